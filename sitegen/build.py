@@ -1,0 +1,154 @@
+"""The build pipeline, written out stage by stage.
+
+config -> load sources -> Markdown -> model -> render -> stage files -> search index -> swap.
+Each stage returns values and diagnostics; the build stops after a stage that produced errors,
+before anything touches ``output/``. ``check`` runs the same stages and writes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sitegen import content, model, output, render
+from sitegen.config import SiteConfig
+from sitegen.diagnostics import Diagnostic, error, has_errors, sort_key
+from sitegen.files import OutputFile
+from sitegen.markdown import render_markdown
+from sitegen.themes import theme_chain
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildStats:
+    reports: int = 0
+    drafts_skipped: int = 0
+    actors: int = 0
+    locations: int = 0
+    pages: int = 0
+    files: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    ok: bool
+    diagnostics: tuple[Diagnostic, ...]
+    stats: BuildStats = field(default_factory=BuildStats)
+    timings: tuple[tuple[str, float], ...] = ()
+    site: model.Site | None = None
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: list[tuple[str, float]] = []
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings.append((stage, now - self._last))
+        self._last = now
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
+          progress: Progress | None = None) -> BuildResult:
+    """Build the site described by ``config``. With ``write=False`` this is ``sitegen check``:
+    every stage runs (templates included) and nothing is written."""
+    report = progress or _noop
+    timer = _Timer()
+    diags: list[Diagnostic] = []
+
+    def result(ok: bool, stats: BuildStats | None = None,
+               site: model.Site | None = None) -> BuildResult:
+        return BuildResult(ok, tuple(sorted(diags, key=sort_key)), stats or BuildStats(),
+                           tuple(timer.timings), site)
+
+    chain, found = theme_chain(config)
+    diags += found
+    if write:
+        diags += output.check_output_dir(config.output_path, config.content_path, config.root)
+    if has_errors(diags):
+        return result(False)
+
+    docs, found = content.load_sources(config.content_path, config.tz)
+    diags += found
+    timer.lap("load")
+    bodies = []
+    for i, doc in enumerate(docs):
+        bodies.append((doc, render_markdown(doc.body, config.allow_raw_html)))
+        report("markdown", i + 1, len(docs))
+    timer.lap("markdown")
+    if has_errors(diags, strict):
+        return result(False)
+
+    site, found = model.build_site(config, bodies)
+    diags += found
+    timer.lap("model")
+    if has_errors(diags, strict):
+        return result(False)
+
+    env = render.make_env(chain, config.base_path, config.language)
+    total = render.count_pages(site)
+    stage = output.Staging(config.output_path) if write else None
+    pages = 0
+    try:
+        for item in render.render_site(site, env):
+            if isinstance(item, Diagnostic):
+                diags.append(item)
+                continue
+            pages += 1
+            report("render", pages, total)
+            if stage is not None and not has_errors(diags):
+                stage.write(item)
+        timer.lap("render")
+        if has_errors(diags, strict) or stage is None:
+            if stage is not None:
+                stage.abort()
+            return result(not has_errors(diags, strict), _stats(site, docs, pages, None), site)
+        for theme in chain:
+            static = theme / "static"
+            if static.is_dir():
+                stage.copy_tree(static, "static")
+        for extra in _extra_files(site):
+            stage.write(extra)
+        timer.lap("static")
+        stage.commit()
+        timer.lap("swap")
+    except (output.OutputError, OSError) as exc:
+        if stage is not None:
+            stage.abort()
+        diags.append(output_error(config.output_path, exc))
+        return result(False)
+    except BaseException:
+        if stage is not None:
+            stage.abort()
+        raise
+    return result(True, _stats(site, docs, pages, stage), site)
+
+
+def _extra_files(site: model.Site) -> list[OutputFile]:
+    return []
+
+
+def output_error(path: Path, exc: BaseException) -> Diagnostic:
+    if isinstance(exc, OSError):
+        where = exc.filename or path
+        return error("output.write", str(where), f"cannot write the site: {exc.strerror}; "
+                     "the previous output is unchanged")
+    return error("output.write", str(path), f"{exc}; the previous output is unchanged")
+
+
+def _stats(site: model.Site, docs: list[content.SourceDoc], pages: int,
+           stage: output.Staging | None) -> BuildStats:
+    return BuildStats(
+        reports=len(site.reports),
+        drafts_skipped=sum(1 for d in docs if d.meta.draft) if not site.config.drafts else 0,
+        actors=len(site.actors), locations=len(site.locations), pages=pages,
+        files=len(stage.written) if stage else 0, bytes=stage.bytes_written if stage else 0)

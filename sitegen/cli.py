@@ -1,0 +1,197 @@
+"""The command line: argument parsing, printing diagnostics and summaries, exit codes.
+
+Exit codes: 0 success, 1 content or build errors, 2 usage errors (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sitegen import __version__
+from sitegen.build import BuildResult, Progress, build
+from sitegen.config import SiteConfig, load_config
+from sitegen.diagnostics import Diagnostic, Severity, has_errors
+from sitegen.slugs import slugify_name
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted; the previous output is unchanged", file=sys.stderr)
+        return 130
+    return code
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sitegen",
+        description="Build a static archive of reports: a page per report, actor, location and "
+                    "year, and a search index.")
+    parser.add_argument("--version", action="version", version=f"sitegen {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def site_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", type=Path, metavar="FILE",
+                       help="site configuration (default: ./sitegen.yaml if present)")
+        p.add_argument("--content", type=Path, metavar="DIR", help="folder of reports")
+        p.add_argument("--output", type=Path, metavar="DIR", help="folder to build into")
+        p.add_argument("--theme", metavar="DIR", help="theme folder or name")
+        p.add_argument("--drafts", action="store_true", default=None,
+                       help="include reports marked draft: true")
+        p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+        p.add_argument("--quiet", "-q", action="store_true",
+                       help="print only problems, no summary or progress bar")
+
+    p = sub.add_parser("build", help="build the site into the output folder",
+                       description="Build the site into a staging folder and swap it into the "
+                                   "output folder when everything succeeded.")
+    site_options(p)
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("check", help="validate content and templates; write nothing",
+                       description="Run every build stage without writing anything; report all "
+                                   "problems.")
+    site_options(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("new", help="create a new report with front matter",
+                       description="Write a new Markdown report under the content folder.")
+    p.add_argument("title", help="the report's title")
+    p.add_argument("--actor", action="append", default=[], metavar="NAME",
+                   help="an actor (repeatable)")
+    p.add_argument("--location", action="append", default=[], metavar="NAME",
+                   help="a location (repeatable)")
+    p.add_argument("--date", metavar="YYYY-MM-DD", help="report date (default: today)")
+    p.add_argument("--config", type=Path, metavar="FILE")
+    p.add_argument("--content", type=Path, metavar="DIR")
+    p.set_defaults(func=cmd_new)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> tuple[SiteConfig, list[Diagnostic]]:
+    overrides: dict[str, Any] = {
+        "content_dir": getattr(args, "content", None),
+        "output_dir": getattr(args, "output", None),
+        "theme": getattr(args, "theme", None),
+        "drafts": getattr(args, "drafts", None),
+    }
+    if overrides["content_dir"] is not None:
+        overrides["content_dir"] = overrides["content_dir"].absolute()
+    if overrides["output_dir"] is not None:
+        overrides["output_dir"] = overrides["output_dir"].absolute()
+    if overrides["theme"] is not None and Path(overrides["theme"]).is_dir():
+        overrides["theme"] = str(Path(overrides["theme"]).absolute())
+    return load_config(args.config, overrides=overrides)
+
+
+def print_diagnostics(diags: Sequence[Diagnostic], strict: bool = False) -> None:
+    for d in diags:
+        print(d.format(), file=sys.stderr)
+    errors = sum(1 for d in diags if d.severity is Severity.ERROR)
+    warnings = len(diags) - errors
+    if errors or (strict and warnings):
+        parts = []
+        if errors:
+            parts.append(f"{errors} error{'s' if errors != 1 else ''}")
+        if warnings:
+            parts.append(f"{warnings} warning{'s' if warnings != 1 else ''}"
+                         + (" (--strict)" if strict else ""))
+        print(f"sitegen: {', '.join(parts)}; nothing was written", file=sys.stderr)
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Progress | None]:
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
+                  transient=True, console=None) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def _run(args: argparse.Namespace, write: bool) -> tuple[int, BuildResult | None]:
+    config, diags = _config(args)
+    if has_errors(diags):
+        print_diagnostics(diags)
+        return 1, None
+    show_bar = not args.quiet and sys.stderr.isatty()
+    with progress_bar(show_bar) as progress:
+        result = build(config, strict=args.strict, write=write, progress=progress)
+    all_diags = [*diags, *result.diagnostics]
+    print_diagnostics(all_diags, args.strict)
+    return (0 if result.ok else 1), result
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    code, result = _run(args, write=True)
+    if result is not None and result.ok and not args.quiet:
+        s = result.stats
+        seconds = sum(t for _, t in result.timings)
+        print(f"Built {s.reports} reports ({s.drafts_skipped} drafts skipped), {s.actors} actors, "
+              f"{s.locations} locations: {s.pages} pages, {s.files} files in {seconds:.2f} s")
+    return code
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    code, result = _run(args, write=False)
+    if result is not None and result.ok and not args.quiet:
+        s = result.stats
+        warnings = sum(1 for d in result.diagnostics if d.severity is Severity.WARNING)
+        print(f"Checked {s.reports} reports, {s.actors} actors, {s.locations} locations, "
+              f"{s.pages} pages: no errors, {warnings} warning{'s' if warnings != 1 else ''}")
+    return code
+
+
+def _yaml_str(value: str) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    config, diags = _config(args)
+    if has_errors(diags):
+        print_diagnostics(diags)
+        return 1
+    when = args.date or datetime.now().astimezone().date().isoformat()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", when):
+        print(f"sitegen new: --date {when!r}: expected YYYY-MM-DD", file=sys.stderr)
+        return 2
+    slug = slugify_name(args.title)
+    target = config.content_path / when[:4] / f"{slug}.md"
+    if target.exists():
+        print(f"sitegen new: {target} already exists", file=sys.stderr)
+        return 1
+    lines = ["---", f"title: {_yaml_str(args.title)}", f"date: {when}",
+             f"actors: [{', '.join(_yaml_str(a) for a in args.actor)}]",
+             f"locations: [{', '.join(_yaml_str(loc) for loc in args.location)}]",
+             "tags: []", 'summary: ""', 'source: ""', "draft: true", "---", "",
+             "Write the report here.", ""]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("\n".join(lines), encoding="utf-8")
+    print(f"Created {target} (draft: true; remove that line to publish)")
+    return 0
+
+

@@ -1,0 +1,283 @@
+"""Source reports: discovery, and ``parse_document`` (pure) from file text to ``SourceDoc``.
+
+A report is a Markdown file that starts with YAML front matter between ``---`` lines. The
+front matter is checked into a typed ``ReportMeta``; every problem becomes a ``Diagnostic``
+with the file, line and column. ``load_sources`` is the only function here that reads files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, tzinfo
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+from sitegen.diagnostics import Diagnostic, error, warning
+from sitegen.yamlutil import Mark, parse_yaml, type_name
+
+REPORT_SUFFIXES = (".md", ".markdown")
+KNOWN_KEYS = ("title", "date", "updated", "actors", "locations", "tags", "summary", "source",
+              "source_url", "author", "slug", "draft", "aliases")
+_FENCE = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportMeta:
+    title: str
+    date: datetime  # timezone-aware
+    date_has_time: bool
+    updated: datetime | None = None
+    actors: tuple[str, ...] = ()
+    locations: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    summary: str = ""
+    source: str | None = None
+    source_url: str | None = None
+    author: str | None = None
+    slug: str | None = None
+    draft: bool = False
+    aliases: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDoc:
+    path: str  # relative to the content folder, posix
+    meta: ReportMeta
+    body: str
+    body_line: int  # 1-based line of the body's first line in the file
+    marks: Mapping[str, Mark]  # front-matter key -> line/col of its value
+
+
+def is_report_path(relpath: Path) -> bool:
+    """Files under ``_data/``, or whose name or folder starts with ``_`` or ``.``, are not
+    reports."""
+    return relpath.suffix.lower() in REPORT_SUFFIXES and not any(
+        part.startswith(("_", ".")) for part in relpath.parts)
+
+
+def discover(content_dir: Path) -> list[Path]:
+    """Report files under ``content_dir``, as sorted relative paths."""
+    found = []
+    for path in content_dir.rglob("*"):
+        rel = path.relative_to(content_dir)
+        if is_report_path(rel) and path.is_file():
+            found.append(rel)
+    return sorted(found, key=lambda p: p.as_posix())
+
+
+def split_front_matter(text: str, path: str) -> tuple[str, str, int] | Diagnostic:
+    """Return (front matter, body, 1-based line of the body) or a diagnostic."""
+    if not re.match(r"---[ \t]*\n", text):
+        return error("frontmatter.missing", path,
+                     "no front matter: a report starts with a '---' line, then YAML with at "
+                     "least title and date, then another '---' line", 1, 1)
+    start = text.index("\n") + 1
+    end = _FENCE.search(text, start)
+    if end is None:
+        return error("frontmatter.unclosed", path,
+                     "front matter is not closed: add a '---' line after the YAML", 1, 1)
+    front = text[start:end.start()]
+    newline = text.find("\n", end.end())
+    body = "" if newline == -1 else text[newline + 1:]
+    body_line = text.count("\n", 0, end.end()) + 2
+    return front, body, body_line
+
+
+def parse_document(text: str, path: str, tz: tzinfo) -> tuple[SourceDoc | None, list[Diagnostic]]:
+    """Parse one report's text (pure). ``tz`` applies to dates written without a time zone."""
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    split = split_front_matter(text, path)
+    if isinstance(split, Diagnostic):
+        return None, [split]
+    front, body, body_line = split
+    doc, diags = parse_yaml(front, path, line_offset=1, code="frontmatter.yaml")
+    if doc is None:
+        return None, diags
+    if not isinstance(doc.data, dict):
+        return None, [error("frontmatter.type", path, "front matter must be a mapping of keys "
+                            f"such as 'title: ...', got {type_name(doc.data)}", 2, 1)]
+    marks = {k: v for k, (_, v) in doc.key_marks().items()}
+    checker = _Checker(path, marks, tz)
+    meta = checker.meta(doc.data)
+    diags.extend(checker.diags)
+    if meta is None:
+        return None, diags
+    return SourceDoc(path, meta, body, body_line, MappingProxyType(marks)), diags
+
+
+class _Checker:
+    """Turns the raw front-matter mapping into ``ReportMeta``, collecting every problem."""
+
+    def __init__(self, path: str, marks: Mapping[str, Mark], tz: tzinfo) -> None:
+        self.path = path
+        self.marks = marks
+        self.tz = tz
+        self.diags: list[Diagnostic] = []
+
+    def _at(self, key: str) -> tuple[int, int]:
+        mark = self.marks.get(key)
+        return (mark.line, mark.col) if mark else (2, 1)
+
+    def err(self, key: str, code: str, message: str) -> None:
+        self.diags.append(error(code, self.path, message, *self._at(key)))
+
+    def warn(self, key: str, code: str, message: str) -> None:
+        self.diags.append(warning(code, self.path, message, *self._at(key)))
+
+    def meta(self, data: dict[Any, Any]) -> ReportMeta | None:
+        title = self.text(data, "title", required=True)
+        when = self.when(data, "date", required=True)
+        updated = self.when(data, "updated")
+        values: dict[str, Any] = {
+            "actors": self.names(data, "actors"),
+            "locations": self.names(data, "locations"),
+            "tags": self.names(data, "tags"),
+            "aliases": self.names(data, "aliases"),
+            "summary": self.text(data, "summary") or "",
+            "source": self.text(data, "source"),
+            "source_url": self.url(data, "source_url"),
+            "author": self.text(data, "author"),
+            "slug": self.slug(data, "slug"),
+            "draft": self.flag(data, "draft"),
+        }
+        extra = {str(k): v for k, v in data.items() if str(k) not in KNOWN_KEYS}
+        if title is None or when is None or any(d.severity.value == "error" for d in self.diags):
+            return None
+        return ReportMeta(title=title, date=when[0], date_has_time=when[1],
+                          updated=updated[0] if updated else None,
+                          extra=MappingProxyType(extra), **values)
+
+    def text(self, data: dict[Any, Any], key: str, required: bool = False) -> str | None:
+        if key not in data or data[key] is None:
+            if required:
+                self.diags.append(error("frontmatter.missing-key", self.path,
+                                        f"missing required key '{key}'", 2, 1))
+            return None
+        value = data[key]
+        if isinstance(value, bool) or isinstance(value, list | dict):
+            self.err(key, "frontmatter.type", f"{key}: expected text, got {type_name(value)}")
+            return None
+        text = str(value).strip()
+        if required and not text:
+            self.err(key, "frontmatter.empty", f"{key}: must not be empty")
+            return None
+        return text or None
+
+    def when(self, data: dict[Any, Any], key: str,
+             required: bool = False) -> tuple[datetime, bool] | None:
+        value = self.text(data, key, required)
+        if value is None:
+            return None
+        parsed = parse_when(value, self.tz)
+        if parsed is None:
+            self.err(key, "frontmatter.date",
+                     f"{key}: {value!r} is not a valid date; use YYYY-MM-DD, optionally with a "
+                     "time and offset such as 2020-03-11T22:30:00+03:00")
+        return parsed
+
+    def names(self, data: dict[Any, Any], key: str) -> tuple[str, ...]:
+        value = data.get(key)
+        if value is None:
+            return ()
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, list):
+            self.err(key, "frontmatter.type",
+                     f"{key}: expected a list of names or a single name, got {type_name(value)}")
+            return ()
+        names: list[str] = []
+        for item in value:
+            if item is None or (isinstance(item, str) and not item.strip()):
+                self.warn(key, "frontmatter.empty-name", f"{key}: empty name ignored")
+                continue
+            if isinstance(item, bool) or not isinstance(item, str | int | float):
+                self.err(key, "frontmatter.type",
+                         f"{key}: each name must be text, got {type_name(item)}")
+                continue
+            name = " ".join(str(item).split())
+            if name not in names:
+                names.append(name)
+        return tuple(names)
+
+    def url(self, data: dict[Any, Any], key: str) -> str | None:
+        value = self.text(data, key)
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            self.err(key, "frontmatter.url", f"{key}: expected an http(s) URL, got {value!r}")
+            return None
+        return value
+
+    def slug(self, data: dict[Any, Any], key: str) -> str | None:
+        value = self.text(data, key)
+        if value is None:
+            return None
+        if "/" in value or "\\" in value or value.strip(".") == "":
+            self.err(key, "frontmatter.slug",
+                     f"{key}: {value!r} is not a valid slug (no slashes or dots-only names)")
+            return None
+        return value
+
+    def flag(self, data: dict[Any, Any], key: str) -> bool:
+        value = data.get(key, False)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            self.err(key, "frontmatter.type", f"{key}: expected true or false, got "
+                     f"{type_name(value)}")
+            return False
+        return value
+
+
+def parse_when(value: str, tz: tzinfo) -> tuple[datetime, bool] | None:
+    """Parse a date or datetime string; returns (aware datetime, has a time part)."""
+    text = value.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return datetime.combine(date.fromisoformat(text), time(), tz), False
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed, True
+
+
+def load_sources(content_dir: Path, tz: tzinfo) -> tuple[list[SourceDoc], list[Diagnostic]]:
+    """Read and parse every report under ``content_dir``."""
+    docs: list[SourceDoc] = []
+    diags: list[Diagnostic] = []
+    if not content_dir.is_dir():
+        return docs, [error("content.missing", str(content_dir), "content folder not found")]
+    for rel in discover(content_dir):
+        doc, found = load_source(content_dir, rel, tz)
+        diags.extend(found)
+        if doc is not None:
+            docs.append(doc)
+    return docs, diags
+
+
+def load_source(content_dir: Path, rel: Path,
+                tz: tzinfo) -> tuple[SourceDoc | None, list[Diagnostic]]:
+    shown = (Path(content_dir.name) / rel).as_posix()
+    try:
+        raw = (content_dir / rel).read_bytes()
+    except OSError as exc:
+        return None, [error("content.read", shown, f"cannot read file: {exc.strerror}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, [error("content.encoding", shown,
+                            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as "
+                            "UTF-8", line, col)]
+    return parse_document(text, shown, tz)

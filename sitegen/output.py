@@ -1,0 +1,180 @@
+"""The only module that creates, swaps or deletes the output folder.
+
+A build writes into a sibling staging folder (same filesystem). ``Staging.commit`` then
+exchanges it with ``output/`` in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``), so a
+reader or a crash never sees half a site; where the exchange is unavailable it falls back to
+two renames. A failed or aborted build deletes its staging folder and leaves ``output/``
+untouched. Writes refuse paths outside the staging folder and files written twice.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import shutil
+import uuid
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from sitegen.diagnostics import Diagnostic, error
+from sitegen.files import OutputFile
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+class OutputError(Exception):
+    """A problem writing the site; the message names the path."""
+
+
+def check_output_dir(output: Path, content: Path, root: Path) -> list[Diagnostic]:
+    """Refuse output folders that a swap would destroy something precious with."""
+    out = output.resolve()
+    src = content.resolve()
+    problems = []
+    if out == Path(out.anchor):
+        problems.append("is the filesystem root")
+    if out == Path.home().resolve():
+        problems.append("is your home folder")
+    if out == src:
+        problems.append("is the content folder")
+    elif src.is_relative_to(out):
+        problems.append("contains the content folder")
+    elif out.is_relative_to(src):
+        problems.append("is inside the content folder")
+    if out == root.resolve():
+        problems.append("is the site root")
+    return [error("output.unsafe", str(output), f"refusing to use this output folder: it "
+                  f"{p}; choose a dedicated folder such as output/") for p in problems]
+
+
+def safe_relpath(relpath: str) -> PurePosixPath | None:
+    """A normalised relative path, or None when it would escape the output folder."""
+    if not relpath or "\\" in relpath or "\x00" in relpath:
+        return None
+    path = PurePosixPath(relpath)
+    if path.is_absolute() or any(part in ("..", "") for part in path.parts):
+        return None
+    return path
+
+
+class Staging:
+    """A staging folder beside ``output`` that becomes ``output`` on commit."""
+
+    def __init__(self, output: Path) -> None:
+        self.output = output.absolute()
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(self.output)
+        self.path = self.output.parent / f".{self.output.name}.staging-{os.getpid()}-" \
+                                          f"{uuid.uuid4().hex[:8]}"
+        self.path.mkdir()
+        self.written: dict[str, str] = {}  # relpath -> origin
+        self.bytes_written = 0
+
+    def write(self, file: OutputFile) -> None:
+        rel = safe_relpath(file.relpath)
+        if rel is None:
+            raise OutputError(f"{file.origin or file.relpath}: refusing to write "
+                              f"{file.relpath!r}: it is outside the output folder")
+        key = rel.as_posix()
+        if key in self.written:
+            raise OutputError(f"two pages would be written to {key}: {self.written[key]} and "
+                              f"{file.origin}")
+        self.written[key] = file.origin
+        target = self.path.joinpath(*rel.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(file.data)
+        self.bytes_written += len(file.data)
+
+    def write_all(self, files: Iterable[OutputFile]) -> None:
+        for file in files:
+            self.write(file)
+
+    def copy_tree(self, source: Path, dest: str) -> int:
+        """Copy a folder's files under ``dest`` (files already written are kept: the first
+        theme in the chain wins). Returns the number of files copied."""
+        copied = 0
+        for path in sorted(source.rglob("*")):
+            if not path.is_file() or any(p.startswith(".") for p in path.relative_to(source).parts):
+                continue
+            rel = f"{dest}/{path.relative_to(source).as_posix()}"
+            if rel in self.written:
+                continue
+            self.written[rel] = str(path)
+            target = self.path / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            copied += 1
+        return copied
+
+    def subdir(self, name: str) -> Path:
+        """A folder inside the staging area handed to another writer (the search index)."""
+        rel = safe_relpath(name)
+        if rel is None:
+            raise OutputError(f"refusing folder name {name!r}")
+        target = self.path.joinpath(*rel.parts)
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def commit(self) -> None:
+        """Make the staging folder the new ``output`` atomically, then drop the old one."""
+        os.chmod(self.path, 0o755)
+        if self.output.is_symlink() or (self.output.exists() and not self.output.is_dir()):
+            raise OutputError(f"{self.output} exists and is not a folder; move it away")
+        if not self.output.exists():
+            os.replace(self.path, self.output)
+            return
+        if _exchange(self.path, self.output):
+            shutil.rmtree(self.path, ignore_errors=True)  # now holds the old site
+            return
+        old = self.output.parent / f".{self.output.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(self.output, old)
+        os.replace(self.path, self.output)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths with renameat2(RENAME_EXCHANGE); False if unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _remove_stale(output: Path) -> None:
+    """Delete staging folders left by builds that were killed."""
+    for path in output.parent.glob(f".{output.name}.staging-*"):
+        pid = path.name.rsplit("-", 2)[1] if path.name.count("-") >= 2 else ""
+        if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid():
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+    for path in output.parent.glob(f".{output.name}.old-*"):
+        if output.exists():
+            shutil.rmtree(path, ignore_errors=True)
+        else:  # a crash between the two fallback renames: put the old site back
+            os.replace(path, output)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,356 @@
+"""Rendering: the Jinja environment, one typed context per page kind, and ``render_site``.
+
+``render_site`` is a pure map from a frozen ``Site`` to ``OutputFile``s (or diagnostics for
+template errors); it never touches the filesystem except to read templates. Templates get
+``site`` (a ``SiteView``, never the raw config), ``page_url``, ``sitegen_version``, ``url`` and
+the fields of their page's context dataclass, documented by each field's ``help``.
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from babel.dates import format_date, format_datetime, get_month_names
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PrefixLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    select_autoescape,
+)
+from markupsafe import Markup
+
+from sitegen import __version__, slugs
+from sitegen.diagnostics import Diagnostic, error
+from sitegen.files import OutputFile
+from sitegen.model import Report, Site, Term, TermKind, YearArchive
+from sitegen.themes import builtin_theme
+
+T = TypeVar("T")
+KIND_LABELS = {"actor": ("Actor", "Actors"), "location": ("Location", "Locations")}
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass(frozen=True, slots=True)
+class NavItem:
+    title: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class TermSummary:
+    slug: str
+    name: str
+    url: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SiteView:
+    """What templates see of the site: never the raw config."""
+
+    title: str
+    description: str
+    base_url: str
+    base_path: str
+    language: str
+    nav: tuple[NavItem, ...]
+    report_count: int
+    actors: tuple[TermSummary, ...]
+    locations: tuple[TermSummary, ...]
+    extra: Mapping[str, Any]
+
+    def absolute(self, url: str) -> str | None:
+        """Absolute URL of a site-relative path, when base_url is a full URL."""
+        if "://" not in self.base_url:
+            return None
+        root = self.base_url if self.base_url.endswith("/") else self.base_url + "/"
+        return root + slugs.href("/", url).lstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Pagination(Generic[T]):
+    items: tuple[T, ...]
+    number: int
+    total_pages: int
+    total_items: int
+    base_url: str
+
+    @property
+    def prev_url(self) -> str | None:
+        return slugs.paged_url(self.base_url, self.number - 1) if self.number > 1 else None
+
+    @property
+    def next_url(self) -> str | None:
+        return (slugs.paged_url(self.base_url, self.number + 1)
+                if self.number < self.total_pages else None)
+
+    def page_url(self, number: int) -> str:
+        return slugs.paged_url(self.base_url, number)
+
+
+def paginate(items: Sequence[T], page_size: int, base_url: str) -> list[Pagination[T]]:
+    total = max(1, math.ceil(len(items) / page_size))
+    return [Pagination(tuple(items[i * page_size:(i + 1) * page_size]), i + 1, total, len(items),
+                       base_url) for i in range(total)]
+
+
+# --- page contexts -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PageContext:
+    site: SiteView = field(metadata=_help("The site: title, base_path, nav, actors, locations."))
+    page_url: str = field(metadata=_help("This page's site-relative URL, e.g. 'actors/kh/'."))
+    page_title: str = field(metadata=_help("Title for the <title> element and the h1."))
+    sitegen_version: str = field(metadata=_help("Version of sitegen that built the page."))
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPage(PageContext):
+    pagination: Pagination[Report] = field(metadata=_help("Newest reports, one page of them."))
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPage(PageContext):
+    report: Report = field(metadata=_help("The report (see model.Report)."))
+    older: Report | None = field(metadata=_help("The previous report in time, if any."))
+    newer: Report | None = field(metadata=_help("The next report in time, if any."))
+
+
+@dataclass(frozen=True, slots=True)
+class TermIndexPage(PageContext):
+    kind: TermKind = field(metadata=_help("'actor' or 'location'."))
+    terms: tuple[Term, ...] = field(metadata=_help("Every term of this kind, A-Z."))
+    letters: tuple[tuple[str, tuple[Term, ...]], ...] = field(
+        metadata=_help("Terms grouped by first letter: (letter, terms)."))
+
+
+@dataclass(frozen=True, slots=True)
+class TermPage(PageContext):
+    kind: TermKind = field(metadata=_help("'actor' or 'location'."))
+    term: Term = field(metadata=_help("The actor or location (see model.Term)."))
+    pagination: Pagination[Report] = field(metadata=_help("Its reports, newest first, paged."))
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveIndexPage(PageContext):
+    years: tuple[YearArchive, ...] = field(metadata=_help("Every year, newest first."))
+
+
+@dataclass(frozen=True, slots=True)
+class YearPage(PageContext):
+    archive: YearArchive = field(metadata=_help("The year, with its months, newest first."))
+    older: YearArchive | None = field(metadata=_help("The previous year with reports."))
+    newer: YearArchive | None = field(metadata=_help("The next year with reports."))
+
+
+@dataclass(frozen=True, slots=True)
+class SimplePage(PageContext):
+    """Search page and 404 page: nothing beyond the common fields."""
+
+
+def context_dict(ctx: PageContext) -> dict[str, Any]:
+    return {f.name: getattr(ctx, f.name) for f in fields(ctx)}
+
+
+# --- environment ---------------------------------------------------------------------------
+
+
+def make_env(theme_dirs: Sequence[Path], base_path: str = "/", language: str = "en") -> Environment:
+    """The one place a Jinja ``Environment`` is created."""
+    builtin = builtin_theme() / "templates"
+    env = Environment(
+        loader=ChoiceLoader([
+            FileSystemLoader([str(d / "templates") for d in theme_dirs] + [str(builtin)]),
+            PrefixLoader({"builtin": FileSystemLoader(str(builtin))}, delimiter=":"),
+        ]),
+        autoescape=select_autoescape(["html", "htm", "xml"]),
+        undefined=StrictUndefined,
+        auto_reload=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    register_filters(env, base_path, language)
+    return env
+
+
+def register_filters(env: Environment, base_path: str, language: str) -> None:
+    locale = language.replace("-", "_")
+
+    def url(path: str) -> str:
+        return slugs.href(base_path, path)
+
+    def date(value: datetime, fmt: str = "medium") -> str:
+        return format_date(value, format=fmt, locale=locale)
+
+    def datetime_(value: datetime, fmt: str = "medium") -> str:
+        return format_datetime(value, format=fmt, tzinfo=value.tzinfo, locale=locale)
+
+    def month_name(month: int) -> str:
+        return str(get_month_names("wide", locale=locale)[month])
+
+    def isodate(value: datetime) -> str:
+        return value.isoformat()
+
+    env.globals["url"] = url
+    env.filters.update({
+        "url": url,
+        "date": date,
+        "datetime": datetime_,
+        "month_name": month_name,
+        "isodate": isodate,
+        "slugify": slugs.slugify_name,
+        "html": lambda s: Markup(s),  # only for sanitised Markdown output (report.body.html)
+    })
+
+
+def template_diagnostic(exc: BaseException, page: str) -> Diagnostic:
+    """Point a template error at the template file and line."""
+    if isinstance(exc, TemplateSyntaxError):
+        return error("template.syntax", _shown(exc.filename or exc.name or "?"),
+                     exc.message or str(exc), exc.lineno)
+    if isinstance(exc, TemplateNotFound):
+        return error("template.missing", page, f"template not found: {exc.name}")
+    frames = [(f.filename, f.lineno) for f in traceback.extract_tb(exc.__traceback__)
+              if f.filename.endswith((".html", ".xml", ".txt"))]
+    where, line = frames[-1] if frames else ("<template>", None)
+    return error("template.render", _shown(where), f"{type(exc).__name__}: {exc} "
+                 f"(while rendering {page})", line)
+
+
+def _shown(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def site_view(site: Site) -> SiteView:
+    config = site.config
+
+    def summaries(terms: Sequence[Term]) -> tuple[TermSummary, ...]:
+        return tuple(TermSummary(t.slug, t.name, t.url, len(t.reports)) for t in terms)
+
+    return SiteView(
+        title=config.title, description=config.description, base_url=config.base_url,
+        base_path=config.base_path, language=config.language,
+        nav=(NavItem("Reports", ""), NavItem("Actors", slugs.term_index_url("actor")),
+             NavItem("Places", slugs.term_index_url("location")),
+             NavItem("Archive", slugs.archive_url()), NavItem("Search", "search/")),
+        report_count=len(site.reports), actors=summaries(site.actors),
+        locations=summaries(site.locations), extra=config.extra,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PageJob:
+    """One page to render: its URL, template names to try, and its context."""
+
+    url: str
+    templates: tuple[str, ...]
+    context: PageContext
+
+
+def page_jobs(site: Site, view: SiteView) -> Iterator[PageJob]:
+    """Every page of the site, in a stable order."""
+    common = {"site": view, "sitegen_version": __version__}
+    size = site.config.page_size
+    for page in paginate(site.reports, size, ""):
+        url = page.page_url(page.number)
+        title = view.title if page.number == 1 else f"{view.title}, page {page.number}"
+        yield PageJob(url, ("index.html",), IndexPage(page_url=url, page_title=title,
+                                                      pagination=page, **common))
+    reports = site.reports
+    for i, report in enumerate(reports):
+        yield PageJob(report.url, (f"report-{report.slug}.html", "report.html"), ReportPage(
+            page_url=report.url, page_title=report.title, report=report,
+            newer=reports[i - 1] if i > 0 else None,
+            older=reports[i + 1] if i + 1 < len(reports) else None, **common))
+    for kind in ("actor", "location"):
+        terms = site.terms(kind)
+        label = KIND_LABELS[kind][1]
+        index_url = slugs.term_index_url(kind)
+        yield PageJob(index_url, (f"{kind}s.html", "terms.html"), TermIndexPage(
+            page_url=index_url, page_title=label, kind=kind, terms=terms,
+            letters=_letters(terms), **common))
+        for term in terms:
+            for page in paginate(term.reports, size, term.url):
+                url = page.page_url(page.number)
+                title = term.name if page.number == 1 else f"{term.name}, page {page.number}"
+                yield PageJob(url, (f"{kind}-{term.slug}.html", f"{kind}.html", "term.html"),
+                              TermPage(page_url=url, page_title=title, kind=kind, term=term,
+                                       pagination=page, **common))
+    yield PageJob(slugs.archive_url(), ("archive.html",), ArchiveIndexPage(
+        page_url=slugs.archive_url(), page_title="Archive", years=site.years, **common))
+    for i, year in enumerate(site.years):
+        yield PageJob(year.url, ("year.html",), YearPage(
+            page_url=year.url, page_title=f"Reports from {year.year}", archive=year,
+            newer=site.years[i - 1] if i > 0 else None,
+            older=site.years[i + 1] if i + 1 < len(site.years) else None, **common))
+    yield PageJob("search/", ("search.html",), SimplePage(page_url="search/",
+                                                          page_title="Search", **common))
+    yield PageJob("404.html", ("404.html",), SimplePage(page_url="404.html",
+                                                        page_title="Page not found", **common))
+
+
+def _letters(terms: Sequence[Term]) -> tuple[tuple[str, tuple[Term, ...]], ...]:
+    groups: dict[str, list[Term]] = {}
+    for term in terms:
+        first = slugs.slugify_name(term.name)[:1].upper()
+        letter = first if first.isascii() and first.isalpha() else "#"
+        groups.setdefault(letter, []).append(term)
+    ordered = sorted(groups, key=lambda k: (k == "#", k))
+    return tuple((k, tuple(groups[k])) for k in ordered)
+
+
+def render_page(env: Environment, job: PageJob) -> OutputFile | Diagnostic:
+    try:
+        template = env.select_template(list(job.templates))
+        text = template.render(context_dict(job.context) | {"page": job.context})
+    except (TemplateError, TypeError, ValueError, AttributeError, KeyError) as exc:
+        return template_diagnostic(exc, job.url or "index.html")
+    return OutputFile(slugs.output_relpath(job.url), text.encode("utf-8"), origin=job.url)
+
+
+def render_site(site: Site, env: Environment,
+                on_page: Callable[[], None] | None = None) -> Iterator[OutputFile | Diagnostic]:
+    """Render every page. Yields files, or a diagnostic per template error (each once)."""
+    view = site_view(site)
+    seen: set[tuple[str, int | None, str]] = set()
+    for job in page_jobs(site, view):
+        result = render_page(env, job)
+        if on_page is not None:
+            on_page()
+        if isinstance(result, Diagnostic):
+            key = (result.path, result.line, result.message.split(" (while")[0])
+            if key in seen:
+                continue
+            seen.add(key)
+        yield result
+
+
+def count_pages(site: Site) -> int:
+    size = site.config.page_size
+    n = max(1, math.ceil(len(site.reports) / size)) + len(site.reports) + 2 + 1 + len(site.years)
+    n += sum(max(1, math.ceil(len(t.reports) / size)) for t in site.actors + site.locations)
+    return n + 2
+
+

@@ -1,0 +1,95 @@
+"""Safe YAML parsing that keeps line and column numbers.
+
+Used by ``config.py``, ``content.py`` and the entity registry. Timestamps are *not* resolved
+by YAML here (``2022-13-45`` would otherwise raise a bare ``ValueError`` with no position):
+they stay strings and the caller parses them, knowing the key's line. Only the safe subset of
+YAML is accepted, so tags such as ``!!python/object`` are errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from sitegen.diagnostics import Diagnostic, error
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without the implicit timestamp resolver."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    line: int  # 1-based, in the whole file
+    col: int  # 1-based
+
+
+@dataclass(frozen=True, slots=True)
+class YamlDoc:
+    data: Any
+    node: yaml.Node | None
+    line_offset: int
+
+    def mark(self, node: yaml.Node) -> Mark:
+        return Mark(node.start_mark.line + 1 + self.line_offset, node.start_mark.column + 1)
+
+    def key_marks(self, node: yaml.Node | None = None) -> dict[str, tuple[Mark, Mark]]:
+        """For a mapping node: key -> (mark of the key, mark of its value)."""
+        node = self.node if node is None else node
+        marks: dict[str, tuple[Mark, Mark]] = {}
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    marks[str(key_node.value)] = (self.mark(key_node), self.mark(value_node))
+        return marks
+
+
+def parse_yaml(text: str, path: str, line_offset: int = 0,
+               code: str = "yaml.syntax") -> tuple[YamlDoc | None, list[Diagnostic]]:
+    """Parse one YAML document. ``line_offset`` is the number of lines before ``text`` in the
+    file, so positions point into the whole file."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        parts = [p for p in (exc.context, exc.problem) if p]
+        message = "; ".join(parts) or "invalid YAML"
+        if "could not determine a constructor" in message:
+            message = f"{message} (only plain YAML is allowed: no tags such as !!python/object)"
+        line = mark.line + 1 + line_offset if mark else None
+        col = mark.column + 1 if mark else None
+        return None, [error(code, path, f"invalid YAML: {message}", line, col)]
+    except yaml.YAMLError as exc:
+        return None, [error(code, path, f"invalid YAML: {exc}", line_offset + 1, 1)]
+    except RecursionError:
+        return None, [error(code, path, "invalid YAML: nested too deeply", line_offset + 1, 1)]
+    finally:
+        loader.dispose()
+    return YamlDoc(data, node, line_offset), []
+
+
+def type_name(value: Any) -> str:
+    """A YAML-flavoured name for a Python value's type, for error messages."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
