@@ -212,3 +212,20 @@ def _display(path: Path) -> str:
         return str(path.absolute().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def config_reference() -> str:
+    """The Markdown table of settings for the README (a test keeps it in sync)."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    defaults = SiteConfig(root=Path("."))
+    for f in fields(SiteConfig):
+        if f.name == "root":
+            continue
+        value = getattr(defaults, f.name)
+        shown = "{}" if f.name == "extra" else (value.as_posix() if isinstance(value, Path)
+                                                 else value)
+        if isinstance(shown, bool):
+            shown = str(shown).lower()
+        shown = f"`{shown}`" if shown != "" else "(empty)"
+        rows.append(f"| `{f.name}` | {shown} | {f.metadata['help']} |")
+    return "\n".join(rows)

@@ -281,3 +281,32 @@ def load_source(content_dir: Path, rel: Path,
                             f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as "
                             "UTF-8", line, col)]
     return parse_document(text, shown, tz)
+
+
+FRONT_MATTER_HELP: tuple[tuple[str, str, str], ...] = (
+    ("title", "text, required", "Headline of the report."),
+    ("date", "date or datetime, required", "`2020-03-11`, or `2020-03-11T22:30:00+03:00`; the "
+     "date in the report's own time zone decides its year and month. Without an offset the "
+     "site's `timezone` applies."),
+    ("actors", "list of names, or one name", "People, armed groups, states, agencies. Each gets "
+     "a page; spellings with the same slug share one."),
+    ("locations", "list of names, or one name", "Cities, provinces, bases, countries."),
+    ("tags", "list", "Free keywords."),
+    ("summary", "text", "One or two sentences for lists, search results and meta tags "
+     "(plain text: markup is shown as typed)."),
+    ("source", "text", "What the account rests on (outlet, statement, dataset)."),
+    ("source_url", "http(s) URL", "Link for the source."),
+    ("author", "text", "Who wrote the report."),
+    ("slug", "text", "URL slug; defaults to the slug of the title."),
+    ("updated", "date or datetime", "Last substantive update."),
+    ("draft", "true/false", "Drafts are skipped unless `--drafts`."),
+    ("aliases", "list of paths", "Old URLs of this report (kept for redirects)."),
+    ("any other key", "any YAML", "Kept as `report.extra.<key>` for templates."),
+)
+
+
+def frontmatter_reference() -> str:
+    rows = ["| key | type | meaning |", "|---|---|---|"]
+    rows += [f"| `{k}` | {t} | {m} |" if k != "any other key" else f"| {k} | {t} | {m} |"
+             for k, t, m in FRONT_MATTER_HELP]
+    return "\n".join(rows)
