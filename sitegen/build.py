@@ -17,6 +17,9 @@ from sitegen.config import SiteConfig
 from sitegen.diagnostics import Diagnostic, error, has_errors, sort_key
 from sitegen.files import OutputFile
 from sitegen.markdown import render_markdown
+from sitegen.search.analysis import analyze
+from sitegen.search.index import build_index
+from sitegen.search.static import build_static_index
 from sitegen.themes import theme_chain
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -82,7 +85,8 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
     timer.lap("load")
     bodies = []
     for i, doc in enumerate(docs):
-        bodies.append((doc, render_markdown(doc.body, config.allow_raw_html)))
+        body = render_markdown(doc.body, config.allow_raw_html, config.base_path)
+        bodies.append((doc, body))
         report("markdown", i + 1, len(docs))
     timer.lap("markdown")
     if has_errors(diags, strict):
@@ -119,6 +123,15 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
         for extra in _extra_files(site):
             stage.write(extra)
         timer.lap("static")
+        stage.write_all(build_static_index(site.reports, site.actors, site.locations, analyze))
+        timer.lap("static search")
+        indexed = build_index(site.reports, site.actors + site.locations,
+                              stage.subdir(config.search_dir))
+        diags.extend(indexed.diagnostics)
+        timer.lap("search index")
+        if has_errors(diags, strict):
+            stage.abort()
+            return result(False, _stats(site, docs, pages, None), site)
         stage.commit()
         timer.lap("swap")
     except (output.OutputError, OSError) as exc:

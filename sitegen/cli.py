@@ -6,11 +6,10 @@ Exit codes: 0 success, 1 content or build errors, 2 usage errors (argparse).
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +77,46 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, metavar="FILE")
     p.add_argument("--content", type=Path, metavar="DIR")
     p.set_defaults(func=cmd_new)
+
+    p = sub.add_parser("search", help="search the built site's index",
+                       description="Query the Whoosh index of a built site. QUERY uses Whoosh "
+                                   "syntax: words, \"phrases\", AND/OR/NOT, actor:NAME, "
+                                   "location:NAME, date:[2020 TO 2021].")
+    p.add_argument("query", nargs="?", default="", help="text query (may be empty with filters)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--output", type=Path, metavar="DIR",
+                       help="built site folder (default: the configured output)")
+    where.add_argument("--index", type=Path, metavar="DIR", help="the index folder itself")
+    p.add_argument("--config", type=Path, metavar="FILE")
+    p.add_argument("--actor", action="append", default=[], metavar="NAME",
+                   help="only reports naming this actor (any spelling; repeatable)")
+    p.add_argument("--location", action="append", default=[], metavar="NAME",
+                   help="only reports naming this location (any spelling; repeatable)")
+    p.add_argument("--since", type=_iso_date, metavar="YYYY-MM-DD")
+    p.add_argument("--until", type=_iso_date, metavar="YYYY-MM-DD")
+    p.add_argument("--source", metavar="NAME", help="only reports from this source")
+    p.add_argument("--sort", choices=("relevance", "date"), default="relevance")
+    p.add_argument("--limit", type=int, default=10, metavar="N", help="hits per page (max 100)")
+    p.add_argument("--page", type=int, default=1, metavar="N")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("serve", help="serve the built site with server-side search",
+                       description="Serve the output folder, /search (HTML) and /api/search "
+                                   "(JSON). Binds to 127.0.0.1 unless --host says otherwise.")
+    p.add_argument("--config", type=Path, metavar="FILE")
+    p.add_argument("--output", type=Path, metavar="DIR", help="built site folder")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks one)")
+    p.set_defaults(func=cmd_serve)
     return parser
+
+
+def _iso_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {value!r}") from None
 
 
 def _config(args: argparse.Namespace) -> tuple[SiteConfig, list[Diagnostic]]:
@@ -176,8 +214,11 @@ def cmd_new(args: argparse.Namespace) -> int:
         print_diagnostics(diags)
         return 1
     when = args.date or datetime.now().astimezone().date().isoformat()
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", when):
-        print(f"sitegen new: --date {when!r}: expected YYYY-MM-DD", file=sys.stderr)
+    try:
+        date.fromisoformat(when)
+    except ValueError:
+        print(f"sitegen new: --date {when!r}: expected YYYY-MM-DD",
+              file=sys.stderr)
         return 2
     slug = slugify_name(args.title)
     target = config.content_path / when[:4] / f"{slug}.md"
@@ -195,3 +236,73 @@ def cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from sitegen.search.query import SearchIndex, SearchRequest
+
+    if args.index is not None:
+        index_dir = args.index
+    else:
+        config, diags = load_config(args.config, overrides={"output_dir": args.output})
+        if has_errors(diags):
+            print_diagnostics(diags)
+            return 1
+        index_dir = config.output_path / config.search_dir
+    if not index_dir.is_dir():
+        print(f"sitegen search: no search index in {index_dir}; run 'sitegen build' first",
+              file=sys.stderr)
+        return 1
+    request = SearchRequest(q=args.query, actors=tuple(args.actor),
+                            locations=tuple(args.location), since=args.since, until=args.until,
+                            source=args.source, sort=args.sort, page=args.page,
+                            page_size=args.limit)
+    results = SearchIndex(index_dir).search(request)
+    if args.json:
+        print(results.to_json())
+        return 0
+    if results.message:
+        print(f"note: {results.message}", file=sys.stderr)
+    first = (results.page - 1) * results.page_size
+    shown = f"{first + 1}-{first + len(results.hits)} of " if results.hits else ""
+    print(f"{shown}{results.total} report{'s' if results.total != 1 else ''}"
+          + (f" for {results.query!r}" if results.query else ""))
+    for i, hit in enumerate(results.hits, start=first + 1):
+        print(f"\n{i:>3}. {hit.date.isoformat()[:10]}  {hit.title}")
+        print(f"     /{hit.url}")
+        if hit.excerpt.text:
+            print(f"     {hit.excerpt.text}")
+    if results.suggestion and not results.hits:
+        print(f"\nDid you mean: {results.suggestion}?")
+    for kind in ("actors", "locations"):
+        counts = results.facets.get(kind, ())
+        if counts:
+            print(f"\n{kind.capitalize()}: " + ", ".join(f"{n} ({c})" for n, _, c in counts))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from sitegen.server import SiteApp, make_wsgi_server
+
+    config, diags = load_config(args.config, overrides={"output_dir": args.output})
+    if has_errors(diags):
+        print_diagnostics(diags)
+        return 1
+    if not (config.output_path / "index.html").is_file():
+        print(f"sitegen serve: {config.output_path} holds no built site; run 'sitegen build' "
+              "first", file=sys.stderr)
+        return 1
+    app = SiteApp(config)
+    server = make_wsgi_server(app, args.host, args.port)
+    host, port = server.server_address[:2]
+    print(f"Serving {config.output_path} at http://{host}:{port}{config.base_path} "
+          "(Ctrl-C to stop)", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print("warning: listening beyond this machine", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

@@ -98,12 +98,13 @@ def parse_document(text: str, path: str, tz: tzinfo) -> tuple[SourceDoc | None, 
     doc, diags = parse_yaml(front, path, line_offset=1, code="frontmatter.yaml")
     if doc is None:
         return None, diags
-    if not isinstance(doc.data, dict):
+    data = {} if doc.data is None else doc.data
+    if not isinstance(data, dict):
         return None, [error("frontmatter.type", path, "front matter must be a mapping of keys "
-                            f"such as 'title: ...', got {type_name(doc.data)}", 2, 1)]
+                            f"such as 'title: ...', got {type_name(data)}", 2, 1)]
     marks = {k: v for k, (_, v) in doc.key_marks().items()}
     checker = _Checker(path, marks, tz)
-    meta = checker.meta(doc.data)
+    meta = checker.meta(data)
     diags.extend(checker.diags)
     if meta is None:
         return None, diags

@@ -39,6 +39,7 @@ ALLOWED_ATTRIBUTES = {
 URL_SCHEMES = {"http", "https", "mailto"}
 _TAG = re.compile(r"<[^>]+>")
 _H1 = re.compile(r"<(/?)h1\b")
+_ROOT_LINK = re.compile(r'\b(href|src)="/(?!/)')
 _BLOCK_END = re.compile(r"</(?:p|h[1-6]|li|td|th|pre|blockquote|dd|dt|figcaption)>|<br\s*/?>")
 
 
@@ -46,7 +47,10 @@ def _toc_slug(value: str, separator: str) -> str:
     return slugify_name(value)
 
 
-def render_markdown(body: str, allow_raw_html: bool = False) -> RenderedBody:
+def render_markdown(body: str, allow_raw_html: bool = False,
+                    base_path: str = "/") -> RenderedBody:
+    """Render one report body. Root-relative links (``/reports/...``) get the site's base
+    path, so they keep working when the site is published under a sub-path."""
     parser = md.Markdown(
         extensions=EXTENSIONS,
         extension_configs={"toc": {"slugify": _toc_slug, "toc_depth": "1-4"},
@@ -56,6 +60,8 @@ def render_markdown(body: str, allow_raw_html: bool = False) -> RenderedBody:
     # The page title is the only h1: a body's "# Heading" becomes an h2.
     raw = _H1.sub(r"<\1h2", parser.convert(body))
     clean = raw if allow_raw_html else sanitize_html(raw)
+    if base_path != "/":
+        clean = _ROOT_LINK.sub(lambda m: f'{m.group(1)}="{base_path}', clean)
     toc = tuple(_flatten(getattr(parser, "toc_tokens", [])))
     text = html_to_text(clean)
     return RenderedBody(html=clean, text=text, toc=toc, word_count=len(text.split()))

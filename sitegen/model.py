@@ -19,6 +19,10 @@ from sitegen.content import SourceDoc
 from sitegen.diagnostics import Diagnostic, error, warning
 
 TermKind = Literal["actor", "location"]
+# First path segments the site's own pages and files use; a report URL may not start with one.
+RESERVED_SEGMENTS = frozenset({"actors", "locations", "archive", "search", "page", "static",
+                               "data", "feed.xml", "sitemap.xml", "robots.txt", "404.html",
+                               "_search", "_static_search"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +148,19 @@ def build_site(config: SiteConfig,
 
     reports: list[Report] = []
     by_url: dict[str, SourceDoc] = {}
+    reserved = RESERVED_SEGMENTS | {config.search_dir}
     for doc, body in published:
         meta = doc.meta
         slug = slugs.slugify_name(meta.slug or meta.title)
         url = slugs.report_url(config.permalink, meta.date, slug)
+        if url.split("/", 1)[0] in reserved or url in ("", "index.html"):
+            mark = doc.marks.get("slug") or doc.marks.get("title")
+            diags.append(error(
+                "model.url-reserved", doc.path,
+                f"this report would be published at /{url}, which the site's own pages use; "
+                "set another 'slug:' or a permalink with a prefix such as reports/",
+                mark.line if mark else None, mark.col if mark else None))
+            continue
         if url in by_url:
             other = by_url[url]
             mark = doc.marks.get("slug") or doc.marks.get("title")

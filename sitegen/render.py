@@ -243,6 +243,12 @@ def _shown(path: str) -> str:
 # --- pages ---------------------------------------------------------------------------------
 
 
+def site_nav() -> tuple[NavItem, ...]:
+    return (NavItem("Reports", ""), NavItem("Actors", slugs.term_index_url("actor")),
+            NavItem("Places", slugs.term_index_url("location")),
+            NavItem("Archive", slugs.archive_url()), NavItem("Search", "search/"))
+
+
 def site_view(site: Site) -> SiteView:
     config = site.config
 
@@ -252,9 +258,7 @@ def site_view(site: Site) -> SiteView:
     return SiteView(
         title=config.title, description=config.description, base_url=config.base_url,
         base_path=config.base_path, language=config.language,
-        nav=(NavItem("Reports", ""), NavItem("Actors", slugs.term_index_url("actor")),
-             NavItem("Places", slugs.term_index_url("location")),
-             NavItem("Archive", slugs.archive_url()), NavItem("Search", "search/")),
+        nav=site_nav(),
         report_count=len(site.reports), actors=summaries(site.actors),
         locations=summaries(site.locations), extra=config.extra,
     )
@@ -325,7 +329,8 @@ def render_page(env: Environment, job: PageJob) -> OutputFile | Diagnostic:
     try:
         template = env.select_template(list(job.templates))
         text = template.render(context_dict(job.context) | {"page": job.context})
-    except (TemplateError, TypeError, ValueError, AttributeError, KeyError) as exc:
+    except (TemplateError, TypeError, ValueError, AttributeError, LookupError,
+            ArithmeticError) as exc:
         return template_diagnostic(exc, job.url or "index.html")
     return OutputFile(slugs.output_relpath(job.url), text.encode("utf-8"), origin=job.url)
 

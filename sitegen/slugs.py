@@ -39,7 +39,10 @@ def slugify_name(name: str) -> str:
         # Non-Latin script: keep letters and marks (Arabic harakat, Devanagari signs).
         kept = "".join(ch if (ch.isalnum() or unicodedata.category(ch).startswith("M"))
                        else " " for ch in cleaned.casefold())
-        slug = "-".join(kept.split())[:80].strip("-")
+        slug = "-".join(kept.split())[:80]
+        while len(slug.encode("utf-8")) > 200:  # file names are limited to 255 bytes
+            slug = slug[:-1]
+        slug = slug.strip("-")
     if not slug:
         digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:10]
         slug = f"n-{digest}"

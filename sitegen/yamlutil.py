@@ -56,7 +56,13 @@ def parse_yaml(text: str, path: str, line_offset: int = 0,
                code: str = "yaml.syntax") -> tuple[YamlDoc | None, list[Diagnostic]]:
     """Parse one YAML document. ``line_offset`` is the number of lines before ``text`` in the
     file, so positions point into the whole file."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader rejects control characters here, before parsing
+    except yaml.reader.ReaderError as exc:
+        pos = exc.position
+        return None, [error(code, path, f"invalid YAML: control character U+{ord(text[pos]):04X} "
+                            "is not allowed", text.count("\n", 0, pos) + 1 + line_offset,
+                            pos - (text.rfind("\n", 0, pos) + 1) + 1)]
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
@@ -75,7 +81,35 @@ def parse_yaml(text: str, path: str, line_offset: int = 0,
         return None, [error(code, path, "invalid YAML: nested too deeply", line_offset + 1, 1)]
     finally:
         loader.dispose()
-    return YamlDoc(data, node, line_offset), []
+    doc = YamlDoc(data, node, line_offset)
+    return doc, _duplicate_keys(doc, path, code)
+
+
+def _duplicate_keys(doc: YamlDoc, path: str, code: str) -> list[Diagnostic]:
+    """YAML lets a later key silently replace an earlier one; we report it instead."""
+    diags: list[Diagnostic] = []
+    seen_nodes: set[int] = set()
+    stack = [doc.node] if doc.node is not None else []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_nodes:  # aliases share nodes: visit each once
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: dict[str, Mark] = {}
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    mark = doc.mark(key_node)
+                    if key_node.value in keys:
+                        first = keys[key_node.value]
+                        diags.append(error(code.replace(".yaml", "") + ".duplicate-key", path,
+                                           f"duplicate key {key_node.value!r} (first set on "
+                                           f"line {first.line})", mark.line, mark.col))
+                    keys[key_node.value] = mark
+                stack.append(value_node)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return diags
 
 
 def type_name(value: Any) -> str:

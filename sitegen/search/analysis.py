@@ -1,0 +1,277 @@
+"""Text analysis shared by the Whoosh index, the query parser and the static search index.
+
+One pipeline turns text into index terms::
+
+    RegexTokenizer(TOKEN_PATTERN) -> LowercaseFilter -> FoldFilter -> StopFilter -> StemFilter
+
+- Tokens are runs of word characters and combining marks, joined across inner apostrophes and
+  dots: "Kata'ib" is one token, "U.S." is "u.s", "3.5" stays whole.
+- ``FoldFilter`` folds accents *before* stemming ("Évacuations" and "evacuations", "Ḥalab" and
+  "Halab" give the same term), drops apostrophes and the ʿayn/hamza letters (so "Kata'ib" and
+  "Kataib" match, as their slugs do), strips Arabic and Hebrew vowel marks and the tatweel,
+  and unifies the Arabic alef forms, teh marbuta and alef maksura.
+- ``StopFilter`` drops a short list of English stop words and tokens shorter than 2 or longer
+  than 64 characters. "us" and "may" are kept ("US strikes", "May 2021").
+- ``StemFilter`` applies the Porter stemmer to ASCII tokens only; other scripts are kept as
+  written. Stems are memoised.
+
+``analyze(text)`` is the same pipeline as a plain function (no Whoosh tokens), for the static
+search index and anything else that needs the exact terms the Whoosh index holds. A test keeps
+the two in step.
+
+``SlugListTokenizer`` analyses the exact actor/location fields: the value is a list of names
+or slugs separated by ``SLUG_SEPARATOR``, each turned into one token with
+``sitegen.slugs.slugify_name``, so ``actor:"Kata'ib Hezbollah"`` in a query and the slug
+"kataib-hezbollah" in the index meet.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from typing import Any
+
+from whoosh.analysis import STOP_WORDS as _WHOOSH_STOP_WORDS
+from whoosh.analysis import (
+    CharsetFilter,
+    CompositeAnalyzer,
+    LowercaseFilter,
+    RegexTokenizer,
+    StemFilter,
+    StopFilter,
+    Token,
+    Tokenizer,
+)
+from whoosh.lang.porter import stem as _porter_stem
+from whoosh.support.charset import accent_map as _whoosh_accent_map
+
+from sitegen.slugs import slugify_name
+
+__all__ = [
+    "MAX_TOKEN_LENGTH",
+    "MIN_TOKEN_LENGTH",
+    "SLUG_SEPARATOR",
+    "STOP_WORDS",
+    "TOKEN_PATTERN",
+    "FoldFilter",
+    "SlugListTokenizer",
+    "TextTokenizer",
+    "analyze",
+    "fold",
+    "iter_terms",
+    "slug_analyzer",
+    "stem",
+    "text_analyzer",
+    "words",
+]
+
+MIN_TOKEN_LENGTH = 2
+MAX_TOKEN_LENGTH = 64
+SLUG_SEPARATOR = "\x1f"  # ASCII unit separator; query strings never contain it (controls are cut)
+
+# Whoosh's English stop words, minus words that carry meaning in conflict reporting.
+STOP_WORDS: frozenset[str] = frozenset(_WHOOSH_STOP_WORDS) - {"us", "may", "tbd"}
+
+_APOSTROPHES = "'\u2019\u2018`\u00b4\u2032"  # apostrophes, quotes, accents, prime: joined, then dropped
+
+
+def _mark_class() -> str:
+    """A regex character-class body matching every combining mark (category M) in the BMP."""
+    ranges: list[tuple[int, int]] = []
+    for cp in range(0x300, 0x10000):
+        if unicodedata.category(chr(cp))[0] == "M":
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+    return "".join(f"\\u{a:04x}-\\u{b:04x}" if a != b else f"\\u{a:04x}" for a, b in ranges)
+
+
+_WORD = rf"[\w{_mark_class()}]"
+TOKEN_PATTERN = rf"{_WORD}+(?:[.{_APOSTROPHES}]{_WORD}+)*"
+_TOKEN_RE = re.compile(TOKEN_PATTERN)
+
+# Letters that do not decompose under NFKD but have a conventional ASCII spelling (the same
+# ones python-slugify uses, so text terms and slugs agree).
+_EXTRA_FOLDS = {
+    "ß": "ss", "ẞ": "ss", "æ": "ae", "ǣ": "ae", "ǽ": "ae", "œ": "oe", "ø": "o", "ǿ": "o",
+    "þ": "th", "ð": "d", "đ": "d", "ħ": "h", "ı": "i", "ĸ": "k", "ŀ": "l", "ł": "l",  # noqa: RUF001
+    "ŋ": "ng", "ŧ": "t", "ƒ": "f", "ſ": "s",  # noqa: RUF001
+    # Arabic: alef forms, teh marbuta, alef maksura (as Lucene's ArabicNormalizationFilter)
+    "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ة": "ه", "ى": "ي",  # noqa: RUF001
+}
+# Dropped: apostrophes, ʿayn/hamza modifier letters, tatweel, and the diacritic marks of
+# Latin (combining accents), Arabic (harakat) and Hebrew (niqqud).
+_DELETED_RANGES = (
+    (0x0300, 0x036F), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0x20D0, 0x20FF), (0xFE20, 0xFE2F),
+    (0x0591, 0x05C7), (0x0610, 0x061A), (0x064B, 0x065F), (0x0670, 0x0670), (0x06D6, 0x06ED),
+)
+_DELETED_CHARS = _APOSTROPHES + "ʼʻʽʾʿˈˊˋ" + "\u0640"
+
+
+def _fold_table() -> dict[int, str | None]:
+    table: dict[int, str | None] = {}
+    # Whoosh's accent map first (it covers Latin letters with no decomposition) ...
+    for cp, repl in _whoosh_accent_map.items():
+        if cp > 0x7F and repl.isascii() and repl.isalnum():
+            table[cp] = repl
+    # ... then anything NFKD reduces to ASCII letters/digits (accented Latin, ligatures,
+    # full-width forms, Vietnamese, transliteration letters such as ḥ ṣ ṭ ẓ) ...
+    for start, end in ((0x80, 0x24F), (0x1E00, 0x1EFF), (0xFB00, 0xFB06), (0xFF10, 0xFF5A)):
+        for cp in range(start, end + 1):
+            ch = chr(cp)
+            base = "".join(c for c in unicodedata.normalize("NFKD", ch)
+                           if not unicodedata.combining(c)).lower()
+            if base != ch and base.isascii() and base.isalnum():
+                table[cp] = base
+    # ... then the explicit folds and deletions.
+    for ch, repl in _EXTRA_FOLDS.items():
+        table[ord(ch)] = repl
+    for start, end in _DELETED_RANGES:
+        for cp in range(start, end + 1):
+            table[cp] = None
+    for ch in _DELETED_CHARS:
+        table[ord(ch)] = None
+    return table
+
+
+FOLD_TABLE: Mapping[int, str | None] = _fold_table()
+
+
+def fold(word: str) -> str:
+    """Fold one lowercased word: accents to ASCII, apostrophes and vowel marks dropped."""
+    if word.isascii() and word.isalnum():
+        return word  # the common case: nothing to fold
+    return word.translate(FOLD_TABLE)
+
+
+@lru_cache(maxsize=1 << 16)
+def stem(word: str) -> str:
+    """Porter stem of an ASCII word (memoised); numbers, dotted tokens and other scripts are
+    returned as they are."""
+    return _porter_stem(word) if word.isascii() and word.isalpha() else word
+
+
+@lru_cache(maxsize=1 << 17)
+def _word(raw: str) -> str | None:
+    """The folded word of one raw token, or None when the token is stopped."""
+    word = fold(raw.lower())
+    if not MIN_TOKEN_LENGTH <= len(word) <= MAX_TOKEN_LENGTH or word in STOP_WORDS:
+        return None
+    return word
+
+
+def analyze(text: str) -> list[str]:
+    """The index terms of ``text``, in order, exactly as the Whoosh text fields hold them."""
+    terms = []
+    for raw in _TOKEN_RE.findall(text):
+        word = _word(raw)
+        if word is not None:
+            terms.append(stem(word))
+    return terms
+
+
+def iter_terms(text: str) -> Iterator[tuple[int, int, str]]:
+    """``(start, end, term)`` for each indexed token of ``text``: the spans ``analyze`` keeps."""
+    for match in _TOKEN_RE.finditer(text):
+        word = _word(match.group())
+        if word is not None:
+            yield match.start(), match.end(), stem(word)
+
+
+def words(text: str) -> list[str]:
+    """``analyze`` without the stemming: the folded words, for spelling suggestions."""
+    return [w for w in map(_word, _TOKEN_RE.findall(text)) if w is not None]
+
+
+class TextTokenizer(RegexTokenizer):  # type: ignore[misc]
+    """``RegexTokenizer(TOKEN_PATTERN)``, pickled without its (large) pattern.
+
+    Whoosh pickles the schema, analyzers included, into the index's TOC file and unpickles it
+    on every open; this keeps that small and always uses this module's pattern.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(TOKEN_PATTERN)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+
+
+class FoldFilter(CharsetFilter):  # type: ignore[misc]
+    """``CharsetFilter(FOLD_TABLE)`` with a fast path for plain ASCII words; pickled empty."""
+
+    def __init__(self) -> None:
+        super().__init__(FOLD_TABLE)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        for t in tokens:
+            t.text = fold(t.text)
+            yield t
+
+
+def text_analyzer() -> CompositeAnalyzer:
+    """The analyzer of every free-text field (title, summary, body, names, source)."""
+    return (TextTokenizer()
+            | LowercaseFilter()
+            | FoldFilter()
+            | StopFilter(STOP_WORDS, minsize=MIN_TOKEN_LENGTH, maxsize=MAX_TOKEN_LENGTH)
+            | StemFilter(stemfn=stem, cachesize=None))
+
+
+class SlugListTokenizer(Tokenizer):  # type: ignore[misc]
+    """Splits a value on ``SLUG_SEPARATOR`` and yields the slug of each part as one token.
+
+    Used for the exact ``actor``/``location`` fields: indexing gets the slugs joined by the
+    separator; a query gets what the user typed (a name, a spelling or a slug), which becomes
+    the same slug. Parts with nothing to slugify are skipped.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        return other.__class__ is self.__class__
+
+    def __hash__(self) -> int:
+        return hash(self.__class__)
+
+    def __call__(self, value: str, positions: bool = False, chars: bool = False,
+                 keeporiginal: bool = False, removestops: bool = True, start_pos: int = 0,
+                 start_char: int = 0, tokenize: bool = True, mode: str = "",
+                 **kwargs: Any) -> Iterator[Token]:
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        pos = start_pos
+        offset = 0
+        parts = value.split(SLUG_SEPARATOR) if tokenize else [value]
+        for part in parts:
+            start = offset
+            offset += len(part) + 1
+            if not part.strip():
+                continue
+            # Indexed values are slugs already; query values are names or spellings.
+            t.text = part.strip() if mode == "index" else slugify_name(part.strip())
+            t.boost = 1.0
+            t.stopped = False
+            if keeporiginal:
+                t.original = part
+            if positions:
+                t.pos = pos
+                pos += 1
+            if chars:
+                t.startchar = start_char + start
+                t.endchar = start_char + start + len(part)
+            yield t
+
+
+def slug_analyzer() -> SlugListTokenizer:
+    """The analyzer of the exact ``actor`` and ``location`` fields."""
+    return SlugListTokenizer()

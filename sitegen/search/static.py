@@ -1,0 +1,240 @@
+"""The static search index: sharded JSON that ``search/index.html`` queries with no server.
+
+``build_static_index`` is pure: it turns the reports and their actor/location terms into
+``OutputFile``s under ``_static_search/`` and writes nothing. It uses the same ``analyze``
+function as the Whoosh index, and ``themes/default/static/search.js`` repeats that analysis
+for the query (fold accents, tokenize, lowercase, stop words, Porter stem), so a word matches
+in the browser exactly when it matches on the server.
+
+Layout (all JSON, UTF-8, sorted keys, no timestamps: two builds of the same site are
+byte-identical):
+
+``meta.json``
+    ``version``; ``build`` (a hash of every other file, which the browser appends as ``?v=``
+    so a cached shard never meets a newer ``meta.json``); ``count``; ``analysis`` (``stop``
+    words, ``min``/``max`` term length, and the ASCII part of the ``fold`` table); ``docs``
+    (``size`` per chunk, ``chunks``, ``fields``); ``terms.bounds`` (the first term of each
+    term shard); ``actors`` and ``locations`` as ``[slug, name, url, count]`` rows whose
+    position is the id.
+``terms/<i>.json``
+    ``{term: [[doc_id, weight], ...]}`` for a contiguous range of the sorted terms.
+    Shards are cut by size (about ``SHARD_BYTES``), not by a fixed prefix, so a common
+    prefix such as "co" cannot produce one huge file; one term never spans two shards.
+    Terms sort by UTF-16 code units, the order JavaScript compares strings in, so the
+    browser finds a term's shard by binary search over ``bounds``.
+``docs/<i>.json``
+    rows ``[url, title, date, summary, actor_ids, location_ids]`` for doc ids
+    ``i*size .. i*size+size-1``; the browser loads only the chunks of the hits it shows.
+``fold.json``
+    the whole accent-fold table, which the browser loads only for a non-ASCII query.
+``actors/<id>.json``, ``locations/<id>.json``
+    the sorted doc ids of that term's reports, loaded only when a filter uses them.
+
+Doc ids number the reports newest first, so "newest first" is ascending id order.
+Weights are integers: ``WEIGHT_SCALE`` times the sum over fields of the field weight times a
+saturating term frequency ``tf * (K1 + 1) / (tf + K1)`` (1 for one occurrence, at most 2.2),
+so a word in the title outranks the same word repeated in a long body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from sitegen.files import OutputFile
+from sitegen.search.analysis import FOLD_TABLE, MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH, STOP_WORDS
+
+if TYPE_CHECKING:
+    from sitegen.model import Report, Term, TermRef
+
+Analyzer = Callable[[str], Sequence[str]]
+Posting = tuple[int, int]  # (doc id, weight)
+
+FORMAT_VERSION = 1
+ROOT = "_static_search"
+ORIGIN = "search.static"
+
+# The text the Whoosh index searches, field by field ("names": the linked actors' and
+# locations' names and spellings).
+FIELD_WEIGHTS = {"title": 3.0, "names": 2.0, "tags": 2.0, "summary": 1.5, "body": 1.0,
+                 "source": 1.0}
+K1 = 1.2  # term-frequency saturation, as in BM25
+WEIGHT_SCALE = 10
+DOCS_PER_CHUNK = 10  # ~3 KB a chunk: the 10 hits a page shows touch at most 10 chunks
+SHARD_BYTES = 32_000  # target size of a term shard before the next one starts
+SUMMARY_CHARS = 200
+DOC_FIELDS = ("url", "title", "date", "summary", "actors", "locations")
+
+
+def build_static_index(
+    reports: Iterable[Report],
+    actors: Sequence[Term],
+    locations: Sequence[Term],
+    analyze: Analyzer,
+    *,
+    stop_words: Iterable[str] = STOP_WORDS,
+    min_length: int = MIN_TOKEN_LENGTH,
+    max_length: int = MAX_TOKEN_LENGTH,
+    fold_table: Mapping[int, str | None] = FOLD_TABLE,
+) -> Iterator[OutputFile]:
+    """Yield the files of the static search index (see the module docstring).
+
+    The keyword arguments describe what ``analyze`` does (the defaults are those of
+    ``sitegen.search.analysis``); the browser repeats it on the query from meta.json and
+    fold.json, so they must agree with ``analyze``.
+    """
+    docs = sorted(reports, key=lambda r: (-r.date.timestamp(), r.url))
+    doc_id = {r.url: i for i, r in enumerate(docs)}
+    actor_id = {t.slug: i for i, t in enumerate(actors)}
+    location_id = {t.slug: i for i, t in enumerate(locations)}
+    by_key: dict[tuple[str, str], Term] = {(t.kind, t.slug): t for t in (*actors, *locations)}
+
+    postings: dict[str, list[Posting]] = {}
+    for i, report in enumerate(docs):
+        for term, weight in sorted(_weights(report, by_key, analyze).items()):
+            postings.setdefault(term, []).append((i, weight))
+
+    files: list[OutputFile] = []
+    bounds: list[str] = []
+    for n, shard in enumerate(_shards(postings)):
+        bounds.append(next(iter(shard)))
+        data = {term: [list(p) for p in ps] for term, ps in shard.items()}
+        files.append(_json_file(f"terms/{n}.json", data))
+
+    rows = [_doc_row(r, actor_id, location_id) for r in docs]
+    chunks = [rows[k : k + DOCS_PER_CHUNK] for k in range(0, len(rows), DOCS_PER_CHUNK)]
+    files.extend(_json_file(f"docs/{n}.json", chunk) for n, chunk in enumerate(chunks))
+
+    facet_rows: dict[str, list[list[str | int]]] = {}
+    for kind, terms in (("actors", actors), ("locations", locations)):
+        facet_rows[kind] = []
+        for n, facet in enumerate(terms):
+            ids = sorted({doc_id[r.url] for r in facet.reports if r.url in doc_id})
+            facet_rows[kind].append([facet.slug, facet.name, facet.url, len(ids)])
+            files.append(_json_file(f"{kind}/{n}.json", ids))
+    files.append(_json_file("fold.json", _fold_json(fold_table, ascii_only=False)))
+
+    build = hashlib.sha256()
+    for f in files:
+        build.update(f.relpath.encode() + b"\0" + hashlib.sha256(f.data).digest())
+    meta = {
+        "version": FORMAT_VERSION,
+        "build": build.hexdigest()[:16],
+        "count": len(docs),
+        "analysis": {
+            "stop": sorted(set(stop_words)),
+            "min": min_length,
+            "max": max_length,
+            "fold": _fold_json(fold_table, ascii_only=True),
+        },
+        "docs": {"size": DOCS_PER_CHUNK, "chunks": len(chunks), "fields": list(DOC_FIELDS)},
+        "terms": {"bounds": bounds},
+        "actors": facet_rows["actors"],
+        "locations": facet_rows["locations"],
+    }
+    yield _json_file("meta.json", meta)
+    yield from files
+
+
+def _weights(
+    report: Report, terms: Mapping[tuple[str, str], Term], analyze: Analyzer
+) -> dict[str, int]:
+    """Map each analysed term of ``report`` to its integer weight."""
+    counts: dict[str, Counter[str]] = {
+        "title": Counter(analyze(report.title)),
+        "summary": Counter(analyze(report.summary)),
+        "body": Counter(analyze(report.body.text)),
+        "source": Counter(analyze(report.source_name or "")),
+        "tags": Counter(term for tag in report.tags for term in set(analyze(tag))),
+        "names": Counter(),
+    }
+    for ref in report.terms:
+        # Each linked term counts once per word, whichever of its spellings has the word,
+        # so "Kataib Hezbollah" is also found as "Kata'ib Hizbullah".
+        counts["names"].update(set(_name_terms(ref, terms, analyze)))
+
+    total: dict[str, float] = {}
+    for field, counter in counts.items():
+        fw = FIELD_WEIGHTS[field]
+        for term, tf in counter.items():
+            total[term] = total.get(term, 0.0) + fw * tf * (K1 + 1) / (tf + K1)
+    return {term: max(1, round(WEIGHT_SCALE * w)) for term, w in total.items()}
+
+
+def _name_terms(
+    ref: TermRef, terms: Mapping[tuple[str, str], Term], analyze: Analyzer
+) -> Iterator[str]:
+    yield from analyze(ref.name)
+    term = terms.get((ref.kind, ref.slug))
+    if term is not None:
+        for spelling, _count in term.spellings:
+            yield from analyze(spelling)
+
+
+def _fold_json(table: Mapping[int, str | None], *, ascii_only: bool) -> dict[str, object]:
+    """The fold table as ``{"delete": chars, "to": {replacement: chars}}``.
+
+    ``ascii_only`` keeps the entries for ASCII characters (the apostrophe and backtick): all
+    an ASCII query needs, so it can skip fold.json.
+    """
+    delete: list[str] = []
+    to: dict[str, list[str]] = {}
+    for cp in sorted(table):
+        if ascii_only and cp > 0x7F:
+            continue
+        repl = table[cp]
+        if repl:
+            to.setdefault(repl, []).append(chr(cp))
+        else:
+            delete.append(chr(cp))
+    return {"delete": "".join(delete), "to": {r: "".join(cs) for r, cs in to.items()}}
+
+
+def _utf16_key(term: str) -> bytes:
+    return term.encode("utf-16-be")
+
+
+def _shards(postings: dict[str, list[Posting]]) -> Iterator[dict[str, list[Posting]]]:
+    """Cut the sorted terms into consecutive shards of about ``SHARD_BYTES`` of JSON."""
+    shard: dict[str, list[Posting]] = {}
+    size = 0
+    for term in sorted(postings, key=_utf16_key):
+        # "term":[[id,w],...], -- close enough to the serialised size to cut on.
+        entry = len(term.encode()) + 5 + sum(len(f"[{d},{w}],") for d, w in postings[term])
+        if shard and size + entry > SHARD_BYTES:
+            yield shard
+            shard, size = {}, 0
+        shard[term] = postings[term]
+        size += entry
+    if shard:
+        yield shard
+
+
+def _doc_row(report: Report, actor_id: dict[str, int], location_id: dict[str, int]) -> list[object]:
+    return [
+        report.url,
+        report.title,
+        report.date.date().isoformat(),
+        _truncate(report.summary, SUMMARY_CHARS),
+        [actor_id[a.slug] for a in report.actors if a.slug in actor_id],
+        [location_id[loc.slug] for loc in report.locations if loc.slug in location_id],
+    ]
+
+
+def _truncate(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` characters at a word boundary, adding an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:.-\u2013\u2014") + "…"
+
+
+def _json_file(relpath: str, value: object) -> OutputFile:
+    data = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return OutputFile(f"{ROOT}/{relpath}", data.encode("utf-8"), ORIGIN)

@@ -1,0 +1,132 @@
+"""The Markdown stage: extensions, table of contents, plain text and sanitising."""
+
+from __future__ import annotations
+
+from bs4 import BeautifulSoup
+
+from sitegen.markdown import render_markdown
+from sitegen.model import Heading
+
+HOSTILE = (
+    "<script>alert(1)</script>\n\n"
+    "<img src=x onerror=alert(1)>\n\n"
+    "[click](javascript:alert(1)) [CLICK](JaVaScRiPt:alert(2)) "
+    "<a href=\"javascript:alert(3)\">raw</a> <a href=\" javascript:alert(4)\">sp</a>\n\n"
+    "<a href=\"data:text/html,<script>alert(5)</script>\">data</a>\n\n"
+    "<div onclick=\"alert(6)\" style=\"x\">div</div>\n\n"
+    "<iframe src=\"https://evil.example\"></iframe><object data=x></object>"
+    "<form action=x><input name=y></form><svg onload=alert(7)></svg>"
+    "<style>body{}</style><!-- comment -->\n\n"
+    "![img](javascript:alert(8))\n"
+)
+
+
+def soup(html: str) -> BeautifulSoup:
+    return BeautifulSoup(html, "html.parser")
+
+
+def test_tables() -> None:
+    doc = soup(render_markdown("| Killed | Wounded |\n|---|---|\n| 3 | 14 |\n").html)
+    assert [th.get_text() for th in doc.select("table thead th")] == ["Killed", "Wounded"]
+    assert [td.get_text() for td in doc.select("table tbody td")] == ["3", "14"]
+
+
+def test_fenced_code_is_escaped_and_labelled() -> None:
+    doc = soup(render_markdown("```python\nx = '<b>' < 2\n```\n").html)
+    code = doc.select_one("pre > code")
+    assert code is not None
+    assert code.get_text() == "x = '<b>' < 2\n"
+    assert code["class"] == ["language-python"]
+    assert doc.select("b") == []
+
+
+def test_footnotes() -> None:
+    doc = soup(render_markdown("Rockets hit the camp[^1].\n\n[^1]: Coalition statement.\n").html)
+    ref = doc.select_one("sup a.footnote-ref")
+    assert ref is not None and ref["href"] == "#fn:1"
+    note = doc.select_one("div.footnote li#fn\\:1")
+    assert note is not None
+    assert "Coalition statement." in note.get_text()
+    back = note.select_one("a.footnote-backref")
+    assert back is not None and back["href"] == "#fnref:1"
+    assert doc.select_one("sup#fnref\\:1") is not None
+
+
+def test_toc_ids_and_headings() -> None:
+    rendered = render_markdown("# Top level\n\n## What happened\n\n### Kata'ib *Hezbollah*\n\n"
+                               "## What happened\n\n##### Too deep\n")
+    doc = soup(rendered.html)
+    # The page title is the report's only h1: body headings start at h2.
+    assert doc.select("h1") == []
+    assert [(h.name, h["id"]) for h in doc.select("h2, h3, h5")] == [
+        ("h2", "top-level"), ("h2", "what-happened"), ("h3", "kataib-hezbollah"),
+        ("h2", "what-happened_1"), ("h5", "too-deep")]
+    assert rendered.toc == (
+        Heading(2, "top-level", "Top level"),
+        Heading(2, "what-happened", "What happened"),
+        Heading(3, "kataib-hezbollah", "Kata\u2019ib Hezbollah"),
+        Heading(2, "what-happened_1", "What happened"),
+    )
+
+
+def test_toc_ids_for_arabic_headings() -> None:
+    rendered = render_markdown("## الهجوم على التاجي\n")
+    assert rendered.toc == (Heading(2, "الهجوم-على-التاجي", "الهجوم على التاجي"),)
+    assert soup(rendered.html).h2["id"] == "الهجوم-على-التاجي"
+
+
+def test_smart_quotes_and_dashes() -> None:
+    doc = soup(render_markdown("He said \"no\" -- it's 'over' --- done...\n").html)
+    assert doc.p.get_text() == "He said “no” \u2013 it\u2019s \u2018over\u2019 — done…"
+
+
+def test_plain_text_and_word_count() -> None:
+    rendered = render_markdown("## Attack\n\nRockets *hit* the [camp](https://x.org/).\n\n"
+                               "- one\n- two\n")
+    assert rendered.text.replace(" .", ".") == "Attack Rockets hit the camp. one two"
+    assert "<" not in rendered.text
+    assert rendered.word_count == len(rendered.text.split())
+
+
+def test_sanitising_removes_live_markup() -> None:
+    doc = soup(render_markdown(HOSTILE).html)
+    assert doc.find_all(["script", "iframe", "object", "form", "input", "svg", "style"]) == []
+    for tag in doc.find_all(True):
+        for attr, value in tag.attrs.items():
+            assert not attr.lower().startswith("on"), (tag.name, attr)
+            assert attr != "style"
+            if attr in ("href", "src"):
+                assert not str(value).strip().lower().startswith(
+                    ("javascript:", "data:", "vbscript:")), (tag.name, value)
+    assert "alert(1)" not in doc.get_text()  # script content is dropped, not shown
+    assert [a.get_text() for a in doc.select("a")] == ["click", "CLICK", "raw", "sp", "data"]
+
+
+def test_safe_links_and_images_survive() -> None:
+    doc = soup(render_markdown("[DoD](https://www.defense.gov/) [mail](mailto:a@b.org) "
+                               "[rel](../other/) [top](#attack)\n\n"
+                               "![map](https://example.org/map.png \"Map\")\n").html)
+    assert [a["href"] for a in doc.select("a")] == [
+        "https://www.defense.gov/", "mailto:a@b.org", "../other/", "#attack"]
+    for a in doc.select("a"):
+        assert a["rel"] == ["noopener", "noreferrer"]
+    img = doc.select_one("img")
+    assert img is not None
+    assert (img["src"], img["alt"], img["title"]) == ("https://example.org/map.png", "map",
+                                                      "Map")
+
+
+def test_raw_html_allowed_only_when_trusted() -> None:
+    body = "<div class=\"map\" data-lat=\"33.4\"><iframe src=\"https://maps.example\"></iframe>" \
+           "</div>\n"
+    assert soup(render_markdown(body).html).select("iframe") == []
+    trusted = soup(render_markdown(body, allow_raw_html=True).html)
+    assert trusted.select_one("div.map iframe")["src"] == "https://maps.example"
+
+
+def test_each_call_uses_a_fresh_parser() -> None:
+    first = render_markdown("Text[^1].\n\n[^1]: Note one.\n\n## Head\n")
+    second = render_markdown("Other.\n\n## Head\n")
+    assert soup(second.html).select("div.footnote") == []
+    assert second.toc == (Heading(2, "head", "Head"),)  # no "head_1" left over
+    assert render_markdown("Text[^1].\n\n[^1]: Note one.\n\n## Head\n") == first

@@ -1,0 +1,303 @@
+"""The search analyzer (sitegen.search.analysis) and index writer (sitegen.search.index)."""
+
+# ruff: noqa: RUF001  (the analysis tests are about look-alike letters)
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from whoosh import index as whoosh_index
+
+from sitegen.diagnostics import Severity
+from sitegen.model import RenderedBody, Report, Term, TermRef
+from sitegen.search.analysis import (
+    SLUG_SEPARATOR,
+    analyze,
+    fold,
+    iter_terms,
+    slug_analyzer,
+    stem,
+    text_analyzer,
+    words,
+)
+from sitegen.search.index import (
+    INDEX_NAME,
+    TERMS_FILE,
+    IndexStats,
+    TermEntry,
+    build_index,
+    build_term_map,
+    load_term_map,
+    make_schema,
+)
+from sitegen.slugs import slugify_name
+
+
+# --- factories --------------------------------------------------------------------------
+
+
+def ref(kind: str, name: str) -> TermRef:
+    slug = slugify_name(name)
+    return TermRef(kind, slug, name, f"{kind}s/{slug}/")  # type: ignore[arg-type]
+
+
+def make_report(url: str, title: str, when: str = "2021-03-04", body: str = "",
+                summary: str = "", actors: tuple[str, ...] = (),
+                locations: tuple[str, ...] = (), source: str | None = None,
+                tags: tuple[str, ...] = ()) -> Report:
+    date = datetime.fromisoformat(when)
+    if date.tzinfo is None:
+        date = date.replace(tzinfo=UTC)
+    slug = url.rstrip("/").rsplit("/", 1)[-1]
+    return Report(
+        source=f"{slug}.md", slug=slug, url=url, title=title, date=date,
+        date_has_time="T" in when, updated=None, summary=summary, source_name=source,
+        source_url=None, author=None, tags=tags,
+        actors=tuple(ref("actor", a) for a in actors),
+        locations=tuple(ref("location", loc) for loc in locations),
+        body=RenderedBody(html="", text=body, toc=(), word_count=len(body.split())),
+        draft=False)
+
+
+def make_term(kind: str, name: str, *spellings: str) -> Term:
+    slug = slugify_name(name)
+    return Term(kind, slug, name, f"{kind}s/{slug}/",  # type: ignore[arg-type]
+                tuple((s, 1) for s in (name, *spellings)), ())
+
+
+# --- analysis ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("Halab", "Ḥalab"),
+    ("strikes", "strike"),
+    ("Évacuations", "evacuations"),
+    ("E\u0301vacuations", "Évacuations"),  # decomposed accent
+    ("Kata'ib", "Kataib"),
+    ("Kata’ib", "Kataib"),
+    ("ʿAyn", "Ayn"),
+    ("STRASSE", "Straße"),
+    ("Łódź", "Lodz"),
+    ("İstanbul", "istanbul"),
+    ("حَلَب", "حلب"),  # Arabic vowel marks
+    ("أحمد", "احمد"),  # alef with hamza
+    ("ＡＢＣ", "abc"),  # full width
+])
+def test_spellings_meet_on_one_term(a: str, b: str) -> None:
+    assert analyze(a) == analyze(b)
+    assert len(analyze(a)) == 1
+
+
+def test_analyze_exact_terms() -> None:
+    assert analyze("Évacuations of civilians after the strikes near Ḥalab") == [
+        "evacu", "civilian", "after", "strike", "near", "halab"]
+    assert analyze("US forces, U.S. troops, May 2021") == [
+        "us", "forc", "u.s", "troop", "mai", "2021"]  # Porter: may -> mai
+    assert analyze("Kata'ib Hezbollah") == ["kataib", "hezbollah"]
+    assert analyze("a I the of to x") == []  # stop words and 1-letter tokens
+    assert analyze("b" * 64 + " " + "c" * 65) == ["b" * 64]  # over 64 letters is dropped
+    assert analyze("") == []
+
+
+def test_fold_stem_and_words() -> None:
+    assert fold("ḥalab") == "halab"
+    assert fold("kata'ib") == "kataib"
+    assert fold("plain") == "plain"
+    assert stem("strikes") == "strike"
+    assert stem("2021") == "2021"
+    assert stem("u.s") == "u.s"
+    assert stem("حلب") == "حلب"
+    assert words("The Évacuations began") == ["evacuations", "began"]
+
+
+def test_iter_terms_spans() -> None:
+    text = "Strikes hit Ḥalab, the city."
+    assert [(text[a:b], t) for a, b, t in iter_terms(text)] == [
+        ("Strikes", "strike"), ("hit", "hit"), ("Ḥalab", "halab"), ("city", "citi")]
+
+
+def whoosh_terms(text: str) -> list[str]:
+    return [t.text for t in text_analyzer()(text)]
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_analyze_matches_the_whoosh_analyzer(text: str) -> None:
+    assert analyze(text) == whoosh_terms(text)
+    assert [t for _, _, t in iter_terms(text)] == analyze(text)
+
+
+def test_whoosh_analyzer_positions_and_chars() -> None:
+    tokens = [(t.text, t.pos, t.startchar, t.endchar)
+              for t in text_analyzer()("The strikes on Ḥalab", positions=True, chars=True)]
+    # Stop words are dropped and the following positions closed up ("strikes on Ḥalab" is
+    # the phrase "strike halab").
+    assert tokens == [("strike", 1, 4, 11), ("halab", 2, 15, 20)]
+
+
+def test_slug_analyzer() -> None:
+    ana = slug_analyzer()
+    query = [t.text for t in ana("Kata'ib Hezbollah")]
+    assert query == ["kataib-hezbollah"]
+    indexed = [t.text for t in ana(SLUG_SEPARATOR.join(["kataib-hezbollah", " ", "halab"]),
+                                   mode="index")]
+    assert indexed == ["kataib-hezbollah", "halab"]
+    assert [t.text for t in ana("")] == []
+
+
+# --- the term map -----------------------------------------------------------------------
+
+
+def test_term_map_maps_every_spelling_to_its_term() -> None:
+    kh = make_term("actor", "Kata'ib Hezbollah", "Kataib Hezbollah", "Hizballah Brigades", "KH")
+    halab = make_term("location", "Ḥalab", "Halab", "Aleppo")
+    term_map, diags = build_term_map([], [kh, halab])
+    assert diags == []
+    entry = TermEntry("kataib-hezbollah", "Kata'ib Hezbollah")
+    assert dict(term_map.actor) == {"kataib-hezbollah": entry, "hizballah-brigades": entry,
+                                    "kh": entry}
+    assert term_map.resolve("actor", "KATAIB HEZBOLLAH") == entry
+    assert term_map.resolve("actor", "Hizballah Brigades") == entry
+    assert term_map.resolve("actor", "Hezbollah") is None
+    assert term_map.resolve("actor", "  ") is None
+    assert term_map.resolve("location", "aleppo") == TermEntry("halab", "Ḥalab")
+    assert term_map.names("location") == {"halab": "Ḥalab"}
+
+
+def test_term_map_conflict_keeps_the_owner_and_warns() -> None:
+    a = make_term("actor", "Alpha", "Beta")  # claims the spelling "beta"
+    b = make_term("actor", "Beta")  # whose own slug is "beta"
+    term_map, diags = build_term_map([], [a, b])
+    assert term_map.actor["beta"] == TermEntry("beta", "Beta")
+    assert [(d.severity, d.code) for d in diags] == [(Severity.WARNING,
+                                                      "search.spelling-conflict")]
+    assert diags[0].message == ("actor spelling 'beta' belongs to both 'Beta' and 'Alpha'; "
+                                "filters use 'Beta'")
+
+
+def test_term_map_falls_back_to_report_references() -> None:
+    report = make_report("r/a/", "A", actors=("Islamic State",), locations=("Mosul",))
+    term_map, _ = build_term_map([report], [])
+    assert term_map.names("actor") == {"islamic-state": "Islamic State"}
+    assert term_map.names("location") == {"mosul": "Mosul"}
+
+
+# --- building ---------------------------------------------------------------------------
+
+
+REPORTS = (
+    make_report("reports/2021/halab/", "Strikes on Ḥalab", "2021-03-04T10:00:00+03:00",
+                body="Évacuations of civilians after the strikes.", summary="Air strikes.",
+                actors=("Kata'ib Hezbollah",), locations=("Ḥalab",), source="Reuters",
+                tags=("Air strike", "Syria")),
+    make_report("reports/2020/mosul/", "Convoy ambush", "2020-06-01",
+                body="An ambush on a convoy.", actors=("Kata'ib Hezbollah", "Islamic State"),
+                locations=("Mosul",)),
+)
+TERMS = (make_term("actor", "Kata'ib Hezbollah", "Kataib Hezbollah", "KH"),
+         make_term("actor", "Islamic State"), make_term("location", "Ḥalab", "Halab"),
+         make_term("location", "Mosul"))
+
+
+def test_build_index_writes_only_into_dest(tmp_path: Path) -> None:
+    dest = tmp_path / "stage" / "_search"
+    (tmp_path / "stage").mkdir()
+    stats = build_index(REPORTS, TERMS, dest)
+    assert stats.diagnostics == ()
+    files = sorted(p.name for p in dest.iterdir())
+    assert stats == IndexStats(documents=2, actors=2, locations=2,
+                               size_bytes=sum((dest / f).stat().st_size for f in files))
+    assert sorted(p.name for p in tmp_path.rglob("*")) == sorted(["stage", "_search", *files])
+    assert TERMS_FILE in files
+    assert f"_{INDEX_NAME}_1.toc" in files
+    assert not [f for f in files if "LOCK" in f or f.endswith(".tmp")]
+
+
+def test_build_index_is_deterministic(tmp_path: Path) -> None:
+    build_index(REPORTS, TERMS, tmp_path / "a")
+    build_index(reversed(REPORTS), reversed(TERMS), tmp_path / "b")
+    a = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()}
+    b = {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir()}
+    assert a == b
+
+
+def test_terms_file(tmp_path: Path) -> None:
+    build_index(REPORTS, TERMS, tmp_path / "ix")
+    data = json.loads((tmp_path / "ix" / TERMS_FILE).read_text(encoding="utf-8"))
+    kh = {"slug": "kataib-hezbollah", "name": "Kata'ib Hezbollah"}
+    assert data == {
+        "version": 1,
+        "actor": {"islamic-state": {"slug": "islamic-state", "name": "Islamic State"},
+                  "kataib-hezbollah": kh, "kh": kh},
+        "location": {"halab": {"slug": "halab", "name": "Ḥalab"},
+                     "mosul": {"slug": "mosul", "name": "Mosul"}},
+    }
+    assert load_term_map(tmp_path / "ix").resolve("actor", "KH") == TermEntry(
+        "kataib-hezbollah", "Kata'ib Hezbollah")
+    assert load_term_map(tmp_path / "missing").actor == {}
+
+
+def test_indexed_documents(tmp_path: Path) -> None:
+    build_index(REPORTS, TERMS, tmp_path / "ix")
+    ix = whoosh_index.open_dir(str(tmp_path / "ix"), indexname=INDEX_NAME)
+    with ix.searcher() as s:
+        stored = [s.stored_fields(n) for n in range(s.doc_count_all())]
+        reader = s.reader()
+        assert [d["url"] for d in stored] == ["reports/2021/halab/", "reports/2020/mosul/"]
+        first = stored[0]
+        assert first["date_iso"] == "2021-03-04T10:00:00+03:00"
+        assert stored[1]["date_iso"] == "2020-06-01"
+        assert first["actor_refs"] == (("kataib-hezbollah", "Kata'ib Hezbollah",
+                                        "actors/kataib-hezbollah/"),)
+        assert first["title"] == "Strikes on Ḥalab"
+        assert first["source"] == "Reuters"
+        assert "body" not in first
+        assert list(reader.lexicon("actor")) == [b"islamic-state", b"kataib-hezbollah"]
+        assert list(reader.lexicon("tags")) == [b"air-strike", b"syria"]
+        assert list(reader.lexicon("source_id")) == [b"reuters"]
+        # names and every spelling are searchable words
+        assert sorted(reader.lexicon("actors_text")) == [
+            b"hezbollah", b"islam", b"kataib", b"kh", b"state"]
+        assert sorted(reader.lexicon("locations_text")) == [b"halab", b"mosul"]
+        assert b"evacuations" in set(reader.lexicon("spell"))  # unstemmed, for suggestions
+        assert b"evacu" in set(reader.lexicon("body"))
+
+
+def test_refuses_a_non_empty_dest(tmp_path: Path) -> None:
+    (tmp_path / "ix").mkdir()
+    (tmp_path / "ix" / "keep.txt").write_text("x", encoding="utf-8")
+    stats = build_index(REPORTS, TERMS, tmp_path / "ix")
+    assert stats.documents == 0
+    assert [(d.code, d.message) for d in stats.diagnostics] == [
+        ("search.dest-not-empty", "the search index folder must be empty; refusing to write")]
+    assert sorted(p.name for p in (tmp_path / "ix").iterdir()) == ["keep.txt"]
+
+
+def test_duplicate_url_is_reported_and_skipped(tmp_path: Path) -> None:
+    dup = make_report("reports/2021/halab/", "Other", "2019-01-01")
+    stats = build_index([*REPORTS, dup], TERMS, tmp_path / "ix")
+    assert stats.documents == 2
+    assert [(d.severity, d.code, d.path) for d in stats.diagnostics] == [
+        (Severity.ERROR, "search.duplicate-url", "halab.md")]
+
+
+def test_unwritable_dest_is_a_diagnostic(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("", encoding="utf-8")
+    stats = build_index(REPORTS, TERMS, blocker / "ix")
+    assert stats.documents == 0
+    assert [d.code for d in stats.diagnostics] == ["search.write"]
+
+
+def test_schema_fields() -> None:
+    schema = make_schema()
+    assert sorted(schema.stored_names()) == sorted([
+        "url", "title", "summary", "body_z", "actor_refs", "location_refs", "date_iso",
+        "source"])
+    assert schema["title"].format.field_boost == 3.0
+    assert schema["date"].column_type is not None  # sortable
+    assert schema["ts"].column_type is not None
