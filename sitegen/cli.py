@@ -108,6 +108,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, metavar="DIR", help="built site folder")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks one)")
+    p.add_argument("--watch", action="store_true",
+                   help="build first, rebuild when content, themes or config change, and "
+                        "reload open pages (a failed build shows its errors over the last good "
+                        "site)")
     p.set_defaults(func=cmd_serve)
     return parser
 
@@ -288,11 +292,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if has_errors(diags):
         print_diagnostics(diags)
         return 1
+    live = None
+    if args.watch:
+        import threading
+
+        from sitegen.watch import LiveState, start_watcher
+
+        live = LiveState()
+        result = build(config)
+        live.record(result)
+        print_diagnostics(result.diagnostics)
+
+        def report(result: BuildResult) -> None:
+            stamp = datetime.now().strftime("%H:%M:%S")
+            if result.ok:
+                print(f"{stamp} rebuilt: {result.stats.reports} reports, "
+                      f"{sum(t for _, t in result.timings):.2f} s", flush=True)
+            else:
+                print(f"{stamp} build failed; still serving the last good site", flush=True)
+                print_diagnostics(result.diagnostics)
+
+        start_watcher(config, live, threading.Event(), on_build=report)
     if not (config.output_path / "index.html").is_file():
         print(f"sitegen serve: {config.output_path} holds no built site; run 'sitegen build' "
               "first", file=sys.stderr)
         return 1
-    app = SiteApp(config)
+    app = SiteApp(config, live=live)
     server = make_wsgi_server(app, args.host, args.port)
     host, port = server.server_address[:2]
     print(f"Serving {config.output_path} at http://{host}:{port}{config.base_path} "

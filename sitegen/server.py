@@ -31,6 +31,7 @@ from sitegen import render, slugs
 from sitegen.config import SiteConfig
 from sitegen.search.query import SearchIndex, SearchRequest, SearchResults
 from sitegen.themes import theme_chain
+from sitegen.watch import LiveState
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,10 @@ class SearchPage(render.PageContext):
 class SiteApp:
     """The WSGI application."""
 
-    def __init__(self, config: SiteConfig, env: Environment | None = None) -> None:
+    def __init__(self, config: SiteConfig, env: Environment | None = None,
+                 live: LiveState | None = None) -> None:
         self.config = config
+        self.live = live
         self.root = config.output_path
         self.index = SearchIndex(self.root / config.search_dir)
         if env is None:
@@ -112,6 +115,9 @@ class SiteApp:
             log.exception("error answering %s", environ.get("PATH_INFO"))
             status, headers, body = self.error_page("500 Internal Server Error",
                                                     "the server could not answer this request")
+        if self.live is not None and status.startswith(("200", "404")) and any(
+                k == "Content-Type" and v.startswith("text/html") for k, v in headers):
+            body = self.inject_live(body)
         headers = [*headers, *SECURITY_HEADERS]
         if not any(k == "Content-Length" for k, _ in headers):
             headers.append(("Content-Length", str(len(body))))
@@ -123,6 +129,15 @@ class SiteApp:
         if not path.startswith(self.base.rstrip("/") or "/"):
             return self.not_found()
         local = path[len(self.base) - 1:] if self.base != "/" else path
+        if local == "/_sitegen/status" and self.live is not None:
+            snap = self.live.snapshot()
+            body = json.dumps({"generation": snap.generation, "errors": snap.errors}).encode()
+            return "200 OK", [("Content-Type", "application/json"),
+                              ("Cache-Control", "no-store")], body
+        if local == "/_sitegen/livereload.js" and self.live is not None:
+            script = (Path(__file__).parent / "livereload.js").read_bytes()
+            return "200 OK", [("Content-Type", "text/javascript; charset=utf-8"),
+                              ("Cache-Control", "no-store")], script
         if local in ("/api/search", "/api/search/"):
             params = self.params(environ)
             return self.api_search(params)
@@ -245,6 +260,25 @@ class SiteApp:
     def render(self, template: str, page: render.PageContext) -> bytes:
         text = self.env.get_template(template).render(render.context_dict(page) | {"page": page})
         return text.encode("utf-8")
+
+    def inject_live(self, body: bytes) -> bytes:
+        """Watch mode: add the reload script, and the error overlay while the build fails."""
+        from html import escape
+
+        assert self.live is not None
+        snap = self.live.snapshot()
+        parts = [f'<script src="{self.base}_sitegen/livereload.js" '
+                 f'data-status="{self.base}_sitegen/status" defer></script>']
+        if snap.errors:
+            items = "".join(f"<li><code>{escape(e)}</code></li>" for e in snap.errors)
+            parts.append('<div class="sitegen-overlay" role="alert" id="sitegen-build-error">'
+                         "<h2>The last build failed</h2><p>Showing the last good site. Fix "
+                         f"these and save again:</p><ul>{items}</ul></div>")
+        marker = b"</body>"
+        insert = "".join(parts).encode("utf-8")
+        if marker in body:
+            return body.replace(marker, insert + marker, 1)
+        return body + insert
 
     # -- files --------------------------------------------------------------------------
     def static(self, local: str) -> tuple[str, list[tuple[str, str]], bytes]:

@@ -52,11 +52,19 @@ ALLOWED: dict[str, set[str]] = {
                       "sitegen.files", "sitegen.markdown", "sitegen.model", "sitegen.output",
                       "sitegen.render", "sitegen.themes", "sitegen.search.analysis",
                       "sitegen.search.index", "sitegen.search.static"},
+    # The registry of actors and locations: a leaf beside content (it reads content/_data/).
+    "sitegen.entities": {"sitegen.diagnostics", "sitegen.slugs", "sitegen.yamlutil"},
+    # Feeds, sitemap, redirects, exports: pure functions from the Site to OutputFiles.
+    "sitegen.publish": {"sitegen", "sitegen.config", "sitegen.diagnostics", "sitegen.files",
+                        "sitegen.model", "sitegen.slugs"},
+    # Watch mode: rebuilds through build.py and records the outcome for the server.
+    "sitegen.watch": {"sitegen.build", "sitegen.config", "sitegen.diagnostics"},
     # The server renders its search page with the theme and may call build.py to rebuild.
     "sitegen.server": {"sitegen.build", "sitegen.config", "sitegen.render", "sitegen.slugs",
-                       "sitegen.search.query", "sitegen.themes"},
+                       "sitegen.search.query", "sitegen.themes", "sitegen.watch"},
     "sitegen.cli": {"sitegen", "sitegen.build", "sitegen.config", "sitegen.diagnostics",
-                    "sitegen.slugs", "sitegen.search.query", "sitegen.server"},
+                    "sitegen.slugs", "sitegen.search.query", "sitegen.server",
+                    "sitegen.watch"},
 }
 
 # module -> installed (non-stdlib) top-level packages it may import.
@@ -70,6 +78,8 @@ THIRD_PARTY: dict[str, set[str]] = {
     "sitegen.search.index": {"whoosh"},
     "sitegen.search.query": {"whoosh"},
     "sitegen.server": {"jinja2"},
+    "sitegen.entities": {"ahocorasick", "yaml"},
+    "sitegen.watch": {"watchfiles"},
     "sitegen.cli": {"rich"},
 }
 
@@ -105,7 +115,7 @@ METHOD_DELETERS = {"sitegen.output", "sitegen.search.index"}
 WRITE_METHODS = {"write_text", "write_bytes", "mkdir", "touch", "symlink_to", "hardlink_to"}
 WRITERS = {"sitegen.output", "sitegen.search.index", "sitegen.cli"}
 READ_METHODS = {"read_text", "read_bytes"}
-READERS = {"sitegen.config", "sitegen.content", "sitegen.search.index", "sitegen.search.query",
+READERS = {"sitegen.config", "sitegen.content", "sitegen.entities", "sitegen.search.index", "sitegen.search.query",
            "sitegen.server"}
 BANNED_CALLS = {"os.chdir", "locale.setlocale", "sys.path.append", "sys.path.insert",
                 "sys.path.extend", "os.system", "eval", "exec"}

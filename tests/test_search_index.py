@@ -36,7 +36,6 @@ from sitegen.search.index import (
 )
 from sitegen.slugs import slugify_name
 
-
 # --- factories --------------------------------------------------------------------------
 
 
@@ -255,7 +254,7 @@ def test_indexed_documents(tmp_path: Path) -> None:
                                         "actors/kataib-hezbollah/"),)
         assert first["title"] == "Strikes on Ḥalab"
         assert first["source"] == "Reuters"
-        assert "body" not in first
+        assert first["body"] == "Évacuations of civilians after the strikes."
         assert list(reader.lexicon("actor")) == [b"islamic-state", b"kataib-hezbollah"]
         assert list(reader.lexicon("tags")) == [b"air-strike", b"syria"]
         assert list(reader.lexicon("source_id")) == [b"reuters"]
@@ -296,7 +295,7 @@ def test_unwritable_dest_is_a_diagnostic(tmp_path: Path) -> None:
 def test_schema_fields() -> None:
     schema = make_schema()
     assert sorted(schema.stored_names()) == sorted([
-        "url", "title", "summary", "body_z", "actor_refs", "location_refs", "date_iso",
+        "url", "title", "summary", "body", "actor_refs", "location_refs", "date_iso",
         "source"])
     assert schema["title"].format.field_boost == 3.0
     assert schema["date"].column_type is not None  # sortable

@@ -532,7 +532,7 @@ CUT = "The query was cut to its first 500 characters."
     ("حلب", 0, None),
     ("ＳＴＲＩＫＥ", 3, None),  # full-width letters
     ("url:reports", 0, None),  # internal fields are not searchable by name
-    ("body_z:x", 0, None),
+    ("spell:strikes", 0, None),
     ("a" * 65, 0, NO_WORDS),
     ("date:[", 0, VALUE_IGNORED),
     ("date:[TO]", ALL, None),
@@ -632,3 +632,17 @@ def test_corrupt_index_is_not_available(tmp_path: Path) -> None:
     (tmp_path / "ix" / "_MAIN_1.toc").write_bytes(b"\x00garbage")
     results = search(tmp_path / "ix", SearchRequest(q="strike"))
     assert (results.total, results.message) == (0, "The search index is not available.")
+
+
+def test_words_close_together_rank_first(tmp_path: Path) -> None:
+    far = make_report("r/far/", "Convoy attacked", "2021-01-01",
+                      body="A convoy was attacked. " + "Nothing else happened. " * 20
+                      + "Later the airport reopened.")
+    near = make_report("r/near/", "Road report", "2021-01-02",
+                       body="Traffic on the road: the convoy reached the airport at noon.")
+    build_index([far, near], [], tmp_path / "ix")
+    ranked = [h.url for h in search(tmp_path / "ix", SearchRequest(q="convoy airport")).hits]
+    assert ranked == ["r/near/", "r/far/"]
+    # Without the proximity clause the title match would win.
+    assert [h.url for h in search(tmp_path / "ix", SearchRequest(q="convoy OR airport")).hits
+            ] == ["r/far/", "r/near/"]

@@ -11,8 +11,8 @@ Fields (see ``make_schema``):
 ``url``             ID, unique, stored
 ``title``           text, boost 3, stored
 ``summary``         text, stored
-``body``            text (``report.body.text``), not stored; ``body_z`` holds it zlib-compressed
-                    for highlighting (a third of the size of a stored text field)
+``body``            text (``report.body.text``), stored for excerpts (Whoosh compresses stored
+                    fields; zlib on top measured larger)
 ``actor``           exact slugs of the report's actors (``SlugListTokenizer``), for facets,
                     filters and ``actor:`` in queries; ``location`` likewise
 ``actors_text``     analysed canonical names and every known spelling; ``locations_text`` too
@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import json
 import logging
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from whoosh import index as whoosh_index
@@ -128,8 +128,7 @@ def make_schema() -> Schema:
         url=ID(unique=True, stored=True),
         title=TEXT(analyzer=text, stored=True, field_boost=TITLE_BOOST),
         summary=TEXT(analyzer=text, stored=True),
-        body=TEXT(analyzer=text),
-        body_z=STORED(),
+        body=TEXT(analyzer=text, stored=True),
         actor=TEXT(analyzer=slugs, phrase=False),
         location=TEXT(analyzer=slugs, phrase=False),
         actors_text=TEXT(analyzer=text),
@@ -189,7 +188,7 @@ def build_term_map(reports: Iterable[Report], terms: Iterable[Term]) -> tuple[
                 maps[kind][key] = entry
             elif held.slug != slug:
                 diags.append(_conflict(kind, key, entry, held))
-    return TermMap(maps["actor"], maps["location"]), diags
+    return TermMap(MappingProxyType(maps["actor"]), MappingProxyType(maps["location"])), diags
 
 
 def _conflict(kind: str, key: str, loser: TermEntry, winner: TermEntry) -> Diagnostic:
@@ -206,8 +205,8 @@ def load_term_map(index_dir: Path) -> TermMap:
                        for k, v in data.get(kind, {}).items()} for kind in KINDS}
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         log.debug("cannot read %s: %s", index_dir / TERMS_FILE, exc)
-        return TermMap({}, {})
-    return TermMap(maps["actor"], maps["location"])
+        return TermMap(MappingProxyType({}), MappingProxyType({}))
+    return TermMap(MappingProxyType(maps["actor"]), MappingProxyType(maps["location"]))
 
 
 def _document(report: Report, names: Mapping[tuple[str, str], str]) -> dict[str, Any]:
@@ -224,7 +223,6 @@ def _document(report: Report, names: Mapping[tuple[str, str], str]) -> dict[str,
         "title": report.title,
         "summary": report.summary,
         "body": body,
-        "body_z": zlib.compress(body.encode("utf-8"), 6),
         "actor": SLUG_SEPARATOR.join(r.slug for r in report.actors),
         "location": SLUG_SEPARATOR.join(r.slug for r in report.locations),
         "actors_text": actors_text,

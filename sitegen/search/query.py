@@ -30,8 +30,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from itertools import islice
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
-from zlib import decompress
 
 from whoosh import index as whoosh_index
 from whoosh import qparser, sorting
@@ -39,7 +39,7 @@ from whoosh import query as wq
 from whoosh.fields import Schema
 from whoosh.support.levenshtein import distance as edit_distance
 
-from sitegen.search.analysis import fold, iter_terms
+from sitegen.search.analysis import analyze, fold, iter_terms
 from sitegen.search.index import INDEX_NAME, TERMS_FILE, TermEntry, TermMap, load_term_map
 from sitegen.slugs import slugify_name
 
@@ -70,10 +70,9 @@ Sort = Literal["relevance", "date"]
 TEXT_FIELDS = ("title", "summary", "body", "actors_text", "locations_text", "source",
                "tags_text")
 EXACT_FIELDS = {"actor": "actor", "location": "location"}  # query field -> term kind
-# Fields a query may name; everything else ("url:", "body_z:") is read as plain words.
+# Fields a query may name; everything else ("url:", "spell:") is read as plain words.
 QUERY_FIELDS = (*TEXT_FIELDS, "actor", "location", "tags", "date")
 FIELD_ALIASES = {"actor": ["actors"], "location": ["locations", "place"], "tags": ["tag"]}
-_KIND_LABEL = {"actor": "actor", "location": "location"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _ONLY_WILDCARDS = re.compile(r"^[\s*?]*\*[\s*?]*$")
 
@@ -165,7 +164,8 @@ class SearchResults:
 
 def _empty(request: SearchRequest, query: str, messages: list[str]) -> SearchResults:
     return SearchResults(query, 0, request.page, request.page_size, (),
-                         {"actors": (), "locations": ()}, None, _join(messages))
+                         MappingProxyType({"actors": (), "locations": ()}), None,
+                         _join(messages))
 
 
 def _join(messages: Iterable[str]) -> str | None:
@@ -520,6 +520,27 @@ def _prepare(reader: Any, opened: _Opened, request: SearchRequest,
 
 
 _FAILED = "The query could not be run; try simpler words."
+_PLAIN_WORDS = re.compile(r"[^\"():\[\]{}*?^~\\]*")
+_OPERATOR = re.compile(r"\b(?:AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
+PROXIMITY_FIELDS = ("title", "summary", "body")
+PROXIMITY_SLOP = 5  # words may be up to 4 apart
+PROXIMITY_BOOST = 2.0
+
+
+def _with_proximity(q: wq.Query, text: str) -> wq.Query:
+    """Rank reports where the words of a plain multi-word query stand close together first.
+
+    Only for plain words (no operators, fields, quotes or wildcards): the query still decides
+    what matches; a sloppy phrase per field adds to the score of those that also match it.
+    """
+    if not _PLAIN_WORDS.fullmatch(text) or _OPERATOR.search(text):
+        return q
+    terms = analyze(text)
+    if len(terms) < 2 or len(set(terms)) < 2:
+        return q
+    near = wq.Or([wq.Phrase(f, terms, slop=PROXIMITY_SLOP, boost=PROXIMITY_BOOST)
+                  for f in PROXIMITY_FIELDS])
+    return wq.AndMaybe(q, near)
 
 
 def _run(searcher: Any, opened: _Opened, request: SearchRequest,
@@ -541,19 +562,19 @@ def _run(searcher: Any, opened: _Opened, request: SearchRequest,
     limit = min(request.page * request.page_size, max(searcher.doc_count(), 1))
     try:
         results = searcher.search(
-            parsed, limit=limit, filter=flt, groupedby=facets, maptype=sorting.Count,
+            _with_proximity(parsed, request.q) if scored else parsed, limit=limit, filter=flt, groupedby=facets, maptype=sorting.Count,
             sortedby="ts" if by_date else None, reverse=by_date, terms=False)
         total = len(results)
     except Exception as exc:  # noqa: BLE001
         log.debug("search %r failed: %s", request.q, exc)
         return _empty(request, request.q, [*messages, _FAILED])
 
-    facet_counts = {
+    facet_counts = MappingProxyType({
         "actors": _facet(results.groups("actor"), opened.terms.names("actor"),
                          request.facet_limit),
         "locations": _facet(results.groups("location"), opened.terms.names("location"),
                             request.facet_limit),
-    }
+    })
     words = _highlight_words(parsed, reader) if scored else frozenset()
     start = (request.page - 1) * request.page_size
     hits = tuple(_hit(h, words, None if by_date else h.score)
@@ -584,7 +605,7 @@ def _parse_date(value: str) -> date:
 def _hit(hit: Any, words: frozenset[str], score: float | None) -> Hit:
     stored = hit.fields()
     summary = stored.get("summary", "")
-    body = decompress(stored["body_z"]).decode("utf-8") if stored.get("body_z") else ""
+    body = stored.get("body", "")
     return Hit(
         url=stored["url"],
         title=stored.get("title", ""),
@@ -684,11 +705,10 @@ def _suggest(searcher: Any, opened: _Opened, request: SearchRequest, parsed: wq.
     name_suggestion: str | None = None
     for kind, value in unknown:
         best = closest_term(opened.terms, kind, value)
-        label = _KIND_LABEL[kind]
         if best is None:
-            messages.append(f"No {label} is called “{value}”.")
+            messages.append(f"No {kind} is called “{value}”.")
             continue
-        messages.append(f"No {label} is called “{value}”; did you mean “{best}”?")
+        messages.append(f"No {kind} is called “{value}”; did you mean “{best}”?")
         name_suggestion = name_suggestion or best
         if kind == "actor":
             new_request = replace(new_request, actors=tuple(
