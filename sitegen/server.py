@@ -207,10 +207,10 @@ class SiteApp:
                           ("Cache-Control", "no-store")], html
 
     def search_page(self, request: SearchRequest, results: SearchResults) -> SearchPage:
-        def link(**changes: Any) -> str:
-            state: dict[str, Any] = {"q": request.q, "actor": list(request.actors),
-                                     "location": list(request.locations),
-                                     "sort": request.sort if request.sort != "relevance" else "",
+        def link(base: SearchRequest = request, **changes: Any) -> str:
+            state: dict[str, Any] = {"q": base.q, "actor": list(base.actors),
+                                     "location": list(base.locations),
+                                     "sort": base.sort if base.sort != "relevance" else "",
                                      "page": ""}
             state.update(changes)
             pairs = [(k, v) for k, vs in state.items()
@@ -241,7 +241,8 @@ class SiteApp:
             location_facets=facets("location", "locations"),
             prev_url=link(page=str(results.page - 1)) if results.page > 1 else None,
             next_url=link(page=str(results.page + 1)) if results.page < pages else None,
-            suggestion_url=link(q=results.suggestion) if results.suggestion else None,
+            suggestion_url=(link(results.suggested_request) if results.suggested_request
+                            else link(q=results.suggestion) if results.suggestion else None),
             sort=request.sort, error=results.message)
 
     def site_view(self) -> render.SiteView:

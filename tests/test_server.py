@@ -166,3 +166,13 @@ def test_security_headers_on_every_response(server: tuple[str, int]) -> None:
 def test_head_has_no_body(server: tuple[str, int]) -> None:
     status, headers, body = get(server, "/", "HEAD")
     assert status == 200 and body == b"" and int(headers["content-length"]) > 0
+
+
+def test_misspelled_actor_filter_suggests_a_working_search(server: tuple[str, int]) -> None:
+    status, _, body = get(server, "/search/?actor=Kataib+Hezbolah")
+    soup = BeautifulSoup(body, "html.parser")
+    link = soup.select_one(".suggestion a")
+    assert link is not None and link.get_text() == "Kataib Hezbollah"
+    status, _, body = get(server, link["href"])
+    soup = BeautifulSoup(body, "html.parser")
+    assert int(soup.select_one("#results-count").get_text().split()[0]) > 5
