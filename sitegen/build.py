@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sitegen import content, model, output, render
+from sitegen import content, model, output, publish, render
 from sitegen.config import SiteConfig
 from sitegen.diagnostics import Diagnostic, error, has_errors, sort_key
-from sitegen.files import OutputFile
 from sitegen.markdown import render_markdown
 from sitegen.search.analysis import analyze
 from sitegen.search.index import build_index
@@ -61,9 +61,10 @@ def _noop(stage: str, done: int, total: int) -> None:
 
 
 def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
-          progress: Progress | None = None) -> BuildResult:
+          progress: Progress | None = None, now: datetime | None = None) -> BuildResult:
     """Build the site described by ``config``. With ``write=False`` this is ``sitegen check``:
-    every stage runs (templates included) and nothing is written."""
+    every stage runs (templates included) and nothing is written. ``now`` (default: the
+    clock) only dates an empty feed, so builds of the same input are identical."""
     report = progress or _noop
     timer = _Timer()
     diags: list[Diagnostic] = []
@@ -98,20 +99,28 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
     if has_errors(diags, strict):
         return result(False)
 
-    env = render.make_env(chain, config.base_path, config.language)
+    env = render.make_env(chain, config.base_path, config.language, config.base_url)
     total = render.count_pages(site)
     stage = output.Staging(config.output_path) if write else None
     pages = 0
+    paths: list[str] = []
     try:
         for item in render.render_site(site, env):
             if isinstance(item, Diagnostic):
                 diags.append(item)
                 continue
             pages += 1
+            paths.append(item.relpath)
             report("render", pages, total)
             if stage is not None and not has_errors(diags):
                 stage.write(item)
         timer.lap("render")
+        old_urls = {doc.path: doc.meta.aliases for doc in docs}
+        published, found = publish.publish_files(
+            site, now or datetime.now(UTC),
+            {r.url: old_urls.get(r.source, ()) for r in site.reports}, taken=paths)
+        diags += found
+        timer.lap("publish")
         if has_errors(diags, strict) or stage is None:
             if stage is not None:
                 stage.abort()
@@ -120,8 +129,7 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
             static = theme / "static"
             if static.is_dir():
                 stage.copy_tree(static, "static")
-        for extra in _extra_files(site):
-            stage.write(extra)
+        stage.write_all(published)
         timer.lap("static")
         stage.write_all(build_static_index(site.reports, site.actors, site.locations, analyze))
         timer.lap("static search")
@@ -144,10 +152,6 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
             stage.abort()
         raise
     return result(True, _stats(site, docs, pages, stage), site)
-
-
-def _extra_files(site: model.Site) -> list[OutputFile]:
-    return []
 
 
 def output_error(path: Path, exc: BaseException) -> Diagnostic:

@@ -8,6 +8,7 @@ the fields of their page's context dataclass, documented by each field's ``help`
 
 from __future__ import annotations
 
+import json
 import math
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,6 +35,7 @@ from sitegen import __version__, slugs
 from sitegen.diagnostics import Diagnostic, error
 from sitegen.files import OutputFile
 from sitegen.model import Report, Site, Term, TermKind, YearArchive
+from sitegen.related import reading_minutes, related_reports
 from sitegen.themes import builtin_theme
 
 T = TypeVar("T")
@@ -129,6 +131,9 @@ class ReportPage(PageContext):
     report: Report = field(metadata=_help("The report (see model.Report)."))
     older: Report | None = field(metadata=_help("The previous report in time, if any."))
     newer: Report | None = field(metadata=_help("The next report in time, if any."))
+    related: tuple[Report, ...] = field(metadata=_help(
+        "Up to five reports sharing actors and locations, rarest shared terms first."))
+    reading_minutes: int = field(metadata=_help("Estimated reading time in minutes."))
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +175,8 @@ def context_dict(ctx: PageContext) -> dict[str, Any]:
 # --- environment ---------------------------------------------------------------------------
 
 
-def make_env(theme_dirs: Sequence[Path], base_path: str = "/", language: str = "en") -> Environment:
+def make_env(theme_dirs: Sequence[Path], base_path: str = "/", language: str = "en",
+             base_url: str = "/") -> Environment:
     """The one place a Jinja ``Environment`` is created."""
     builtin = builtin_theme() / "templates"
     env = Environment(
@@ -185,11 +191,12 @@ def make_env(theme_dirs: Sequence[Path], base_path: str = "/", language: str = "
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    register_filters(env, base_path, language)
+    register_filters(env, base_path, language, base_url)
     return env
 
 
-def register_filters(env: Environment, base_path: str, language: str) -> None:
+def register_filters(env: Environment, base_path: str, language: str,
+                     base_url: str = "/") -> None:
     locale = language.replace("-", "_")
 
     def url(path: str) -> str:
@@ -207,7 +214,46 @@ def register_filters(env: Environment, base_path: str, language: str) -> None:
     def isodate(value: datetime) -> str:
         return value.isoformat()
 
+    def absolute(path: str) -> str:
+        """Absolute URL when base_url is a full URL, else the root-relative link."""
+        if "://" in base_url:
+            return base_url.rstrip("/") + "/" + slugs.href("/", path).lstrip("/")
+        return url(path)
+
+    def jsonld(value: Any) -> Markup:
+        """JSON for a <script type="application/ld+json"> block, safe against </script>."""
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+        return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e")
+                      .replace("&", "\\u0026"))
+
+    def news_article(report: Report, site: SiteView) -> dict[str, Any]:
+        """schema.org NewsArticle for a report page."""
+        def thing(kind: str, name: str, path: str) -> dict[str, str]:
+            return {"@type": kind, "name": name, "url": absolute(path)}
+
+        data: dict[str, Any] = {
+            "@context": "https://schema.org", "@type": "NewsArticle",
+            "headline": report.title, "url": absolute(report.url),
+            "mainEntityOfPage": absolute(report.url),
+            "datePublished": report.date.isoformat(),
+            "dateModified": (report.updated or report.date).isoformat(),
+            "publisher": {"@type": "Organization", "name": site.title, "url": absolute("")},
+            "about": [thing("Thing", t.name, t.url) for t in report.actors],
+            "mentions": [thing("Place", t.name, t.url) for t in report.locations],
+            "inLanguage": site.language,
+        }
+        if report.summary:
+            data["description"] = report.summary
+        if report.author:
+            data["author"] = {"@type": "Person", "name": report.author}
+        else:
+            data["author"] = {"@type": "Organization", "name": site.title}
+        return data
+
     env.globals["url"] = url
+    env.globals["absolute_url"] = absolute
+    env.globals["news_article"] = news_article
+    env.globals["feed_url"] = slugs.feed_url
     env.filters.update({
         "url": url,
         "date": date,
@@ -215,6 +261,7 @@ def register_filters(env: Environment, base_path: str, language: str) -> None:
         "month_name": month_name,
         "isodate": isodate,
         "slugify": slugs.slugify_name,
+        "jsonld": jsonld,
         "html": lambda s: Markup(s),  # only for sanitised Markdown output (report.body.html)
     })
 
@@ -283,11 +330,14 @@ def page_jobs(site: Site, view: SiteView) -> Iterator[PageJob]:
         yield PageJob(url, ("index.html",), IndexPage(page_url=url, page_title=title,
                                                       pagination=page, **common))
     reports = site.reports
+    related = related_reports(site)
     for i, report in enumerate(reports):
         yield PageJob(report.url, (f"report-{report.slug}.html", "report.html"), ReportPage(
             page_url=report.url, page_title=report.title, report=report,
             newer=reports[i - 1] if i > 0 else None,
-            older=reports[i + 1] if i + 1 < len(reports) else None, **common))
+            older=reports[i + 1] if i + 1 < len(reports) else None,
+            related=related.get(report.url, ()),
+            reading_minutes=reading_minutes(report.body.word_count), **common))
     for kind in ("actor", "location"):
         terms = site.terms(kind)
         label = KIND_LABELS[kind][1]

@@ -96,7 +96,7 @@ class SiteApp:
         self.index = SearchIndex(self.root / config.search_dir)
         if env is None:
             chain, _ = theme_chain(config)
-            env = render.make_env(chain, config.base_path, config.language)
+            env = render.make_env(chain, config.base_path, config.language, config.base_url)
         self.env = env
         self.base = config.base_path
 

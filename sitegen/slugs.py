@@ -17,13 +17,15 @@ import hashlib
 import re
 import unicodedata
 from datetime import datetime
+from typing import Literal
 from urllib.parse import quote
 
 from slugify import slugify
 
-_APOSTROPHES = dict.fromkeys(map(ord, "'’‘ʼʻ`´ʹ′"), None)
+_APOSTROPHES = dict.fromkeys(map(ord, "'’‘ʼʻ`´ʹ′"), None)  # noqa: RUF001
 _NOT_WORD = re.compile(r"[^\w]+|_+")
 TERM_DIRS = {"actor": "actors", "location": "locations"}
+FeedKind = Literal["site", "actor", "location"]
 
 
 def _has_latin(text: str) -> bool:
@@ -83,3 +85,15 @@ def href(base_path: str, url: str) -> str:
     if "://" in url or url.startswith(("#", "mailto:")):
         return url
     return base_path + quote(url, safe="/#?=&%")
+
+
+def feed_url(kind: FeedKind = "site", slug: str = "") -> str:
+    """Site-relative URL of a feed: ``feed.xml`` or ``actors/<slug>/feed.xml``.
+
+    Templates link it with the ``url`` filter, e.g. ``{{ feed_url("actor", term.slug)|url }}``.
+    """
+    if kind == "site":
+        return "feed.xml"
+    if not slug:
+        raise ValueError(f"a {kind} feed needs a slug")
+    return term_url(kind, slug) + "feed.xml"

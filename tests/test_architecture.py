@@ -39,7 +39,9 @@ ALLOWED: dict[str, set[str]] = {
                       "sitegen.slugs"},
     "sitegen.themes": {"sitegen.config", "sitegen.diagnostics"},
     "sitegen.render": {"sitegen", "sitegen.diagnostics", "sitegen.files", "sitegen.model",
-                       "sitegen.slugs", "sitegen.themes"},
+                       "sitegen.related", "sitegen.slugs", "sitegen.themes"},
+    # Related reports and reading time: pure functions of the model.
+    "sitegen.related": {"sitegen.model"},
     "sitegen.output": {"sitegen.diagnostics", "sitegen.files"},
     "sitegen.search": set(),
     "sitegen.search.analysis": {"sitegen.slugs"},
@@ -51,7 +53,7 @@ ALLOWED: dict[str, set[str]] = {
     "sitegen.build": {"sitegen.config", "sitegen.content", "sitegen.diagnostics",
                       "sitegen.files", "sitegen.markdown", "sitegen.model", "sitegen.output",
                       "sitegen.render", "sitegen.themes", "sitegen.search.analysis",
-                      "sitegen.search.index", "sitegen.search.static"},
+                      "sitegen.search.index", "sitegen.search.static", "sitegen.publish"},
     # The registry of actors and locations: a leaf beside content (it reads content/_data/).
     "sitegen.entities": {"sitegen.diagnostics", "sitegen.slugs", "sitegen.yamlutil"},
     # Feeds, sitemap, redirects, exports: pure functions from the Site to OutputFiles.

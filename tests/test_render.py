@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from urllib.parse import quote
 
@@ -423,6 +424,11 @@ def test_markup_in_content_never_becomes_live(tmp_path: Path) -> None:
         rel = path.relative_to(out).as_posix()
         soup = parse(path)
         scripts = soup.find_all("script")
+        # JSON-LD is a data block, never executed: it must parse as JSON and hold no "<".
+        for block in [s for s in scripts if s.get("type") == "application/ld+json"]:
+            assert "<" not in block.string, rel
+            assert json.loads(block.string)["@type"] == "NewsArticle", rel
+        scripts = [s for s in scripts if s.get("type") != "application/ld+json"]
         if rel == "search/index.html":  # the theme's own search script, nothing inline
             assert all(s.get("src", "").startswith("/static/") and not s.get_text().strip()
                        for s in scripts), rel
