@@ -16,6 +16,7 @@ from pathlib import Path
 from sitegen import content, model, output, publish, render
 from sitegen.config import SiteConfig
 from sitegen.diagnostics import Diagnostic, error, has_errors, sort_key
+from sitegen.entities import MentionFinder, MentionFix, check_mentions, load_registry
 from sitegen.markdown import render_markdown
 from sitegen.search.analysis import analyze
 from sitegen.search.index import build_index
@@ -43,6 +44,7 @@ class BuildResult:
     stats: BuildStats = field(default_factory=BuildStats)
     timings: tuple[tuple[str, float], ...] = ()
     site: model.Site | None = None
+    fixes: tuple[MentionFix, ...] = ()  # check only: names `sitegen check --fix` would add
 
 
 class _Timer:
@@ -68,11 +70,12 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
     report = progress or _noop
     timer = _Timer()
     diags: list[Diagnostic] = []
+    fixes: list[MentionFix] = []
 
     def result(ok: bool, stats: BuildStats | None = None,
                site: model.Site | None = None) -> BuildResult:
         return BuildResult(ok, tuple(sorted(diags, key=sort_key)), stats or BuildStats(),
-                           tuple(timer.timings), site)
+                           tuple(timer.timings), site, tuple(fixes))
 
     chain, found = theme_chain(config)
     diags += found
@@ -83,6 +86,15 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
 
     docs, found = content.load_sources(config.content_path, config.tz)
     diags += found
+    registry, found = load_registry(config.content_path)
+    diags += found
+    if not write:  # the editor's check: too noisy for every build (see `check --help`)
+        finder = MentionFinder(registry)
+        for doc in docs:
+            found, fixed = check_mentions(doc.path, doc.body, doc.body_line, doc.meta.actors,
+                                          doc.meta.locations, finder, registry)
+            diags += found
+            fixes.extend(fixed)
     timer.lap("load")
     bodies = []
     for i, doc in enumerate(docs):
@@ -93,7 +105,10 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
     if has_errors(diags, strict):
         return result(False)
 
-    site, found = model.build_site(config, bodies)
+    descriptions = {(e.kind, e.slug): render_markdown(e.description, False,
+                                                      config.base_path).html
+                    for e in (*registry.actors, *registry.locations) if e.description}
+    site, found = model.build_site(config, bodies, registry, descriptions)
     diags += found
     timer.lap("model")
     if has_errors(diags, strict):

@@ -17,6 +17,7 @@ from sitegen import __version__
 from sitegen.build import BuildResult, Progress, build
 from sitegen.config import SiteConfig, load_config
 from sitegen.diagnostics import Diagnostic, Severity, has_errors
+from sitegen.entities import MentionFix, add_to_front_matter
 from sitegen.slugs import slugify_name
 
 
@@ -60,10 +61,22 @@ def make_parser() -> argparse.ArgumentParser:
     site_options(p)
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("check", help="validate content and templates; write nothing",
-                       description="Run every build stage without writing anything; report all "
-                                   "problems.")
+    p = sub.add_parser(
+        "check", help="validate content and templates; write nothing (unless --fix)",
+        description="Run every build stage without writing anything; report all problems. "
+                    "Besides what 'build' reports, check runs the editor's check: a registered "
+                    "actor or location (content/_data/*.yaml, any alias) named in a report's "
+                    "text but not listed in its front matter is a warning "
+                    "(entities.unlisted-mention). 'build' skips it, as it is noisy on an "
+                    "archive that tags only the main actors and places.")
     site_options(p)
+    p.add_argument("reports", nargs="*", type=Path, metavar="REPORT",
+                   help="limit the editor's check (and --fix) to these report files; the "
+                        "rest of the check still covers the whole site")
+    p.add_argument("--fix", action="store_true",
+                   help="add the names the editor's check finds to each report's actors or "
+                        "locations list, rewriting only that line of the file (comments, "
+                        "order and quoting are kept); prints every change")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("new", help="create a new report with front matter",
@@ -197,13 +210,77 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    code, result = _run(args, write=False)
-    if result is not None and result.ok and not args.quiet:
-        s = result.stats
-        warnings = sum(1 for d in result.diagnostics if d.severity is Severity.WARNING)
-        print(f"Checked {s.reports} reports, {s.actors} actors, {s.locations} locations, "
-              f"{s.pages} pages: no errors, {warnings} warning{'s' if warnings != 1 else ''}")
-    return code
+    config, diags = _config(args)
+    if has_errors(diags):
+        print_diagnostics(diags)
+        return 1
+    show_bar = not args.quiet and sys.stderr.isatty()
+    with progress_bar(show_bar) as progress:
+        # --strict is applied below, to what is left after REPORT filtering and --fix, so
+        # warnings that are filtered out or fixed never stop the later stages.
+        result = build(config, write=False, progress=progress)
+    wanted = {p.resolve() for p in args.reports}
+
+    def chosen(shown: str) -> bool:  # diagnostics show "<content folder>/<path inside it>"
+        return not wanted or (
+            config.content_path.joinpath(*Path(shown).parts[1:]).resolve() in wanted)
+
+    fixes = [f for f in result.fixes if chosen(f.path)] if args.fix else []
+    fixed, failed = apply_fixes(config, fixes)
+    remaining = [d for d in (*diags, *result.diagnostics)
+                 if d.code != "entities.unlisted-mention"
+                 or (chosen(d.path) and d.path not in fixed)]
+    print_diagnostics(remaining, args.strict)
+    for path, changes in fixed.items():
+        for key, names in changes:
+            print(f"{path}: added {', '.join(names)} to {key}")
+    for message in failed:
+        print(f"sitegen check --fix: {message}", file=sys.stderr)
+    ok = not has_errors(remaining, args.strict) and not failed
+    if ok and not args.quiet:
+        _print_checked(result, remaining)
+        if fixed:
+            print(f"Fixed {len(fixed)} report{'s' if len(fixed) != 1 else ''}")
+    return 0 if ok else 1
+
+
+def _print_checked(result: BuildResult, diags: Sequence[Diagnostic]) -> None:
+    s = result.stats
+    warnings = sum(1 for d in diags if d.severity is Severity.WARNING)
+    print(f"Checked {s.reports} reports, {s.actors} actors, {s.locations} locations, "
+          f"{s.pages} pages: no errors, {warnings} warning{'s' if warnings != 1 else ''}")
+
+
+def apply_fixes(config: SiteConfig, fixes: Sequence[MentionFix]
+                ) -> tuple[dict[str, list[tuple[str, tuple[str, ...]]]], list[str]]:
+    """``check --fix``: add the missing names to each report's front matter, in place.
+
+    This is the one place sitegen rewrites a content file, and only when asked: the file is
+    re-read, each list gets one edited line (``entities.add_to_front_matter``; every other
+    byte is kept) and it is written back only if it changed. Returns the changes per file
+    (as shown in diagnostics) and messages for files that could not be fixed.
+    """
+    by_path: dict[str, list[MentionFix]] = {}
+    for fix in fixes:
+        by_path.setdefault(fix.path, []).append(fix)
+    fixed: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    failed: list[str] = []
+    for shown, changes in by_path.items():
+        # Diagnostics show "<content folder name>/<path inside it>".
+        target = config.content_path.joinpath(*Path(shown).parts[1:])  # as in cmd_check
+        try:
+            raw = target.read_bytes()
+            text = raw.decode("utf-8")
+            for fix in changes:
+                text = add_to_front_matter(text, fix.key, fix.names)
+            if text.encode("utf-8") != raw:
+                target.write_bytes(text.encode("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            failed.append(f"{shown}: not changed: {reason}")
+            continue
+        fixed[shown] = [(fix.key, fix.names) for fix in changes]
+    return fixed, failed
 
 
 def _yaml_str(value: str) -> str:

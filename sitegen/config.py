@@ -59,6 +59,10 @@ class SiteConfig:
         "Build reports marked draft: true (also --drafts)."))
     search_dir: str = field(default="_search", metadata=_help(
         "Folder inside the output for the Whoosh search index."))
+    include_child_locations: bool = field(default=True, metadata=_help(
+        "A location's page also lists the reports of the places below it in the location "
+        "registry (content/_data/locations.yaml), marked as such: Iraq lists reports tagged "
+        "only Karbala."))
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), metadata=_help(
         "Free-form values for your templates, available as site.extra."))
 
@@ -98,7 +102,8 @@ def _check_value(key: str, value: Any) -> tuple[Any, str | None]:
         if not isinstance(value, str | Path) or not str(value).strip():
             return value, f"expected a folder path, got {type_name(value)}"
         return Path(value), None
-    if key in ("allow_raw_html", "drafts") and not isinstance(value, bool):
+    if key in ("allow_raw_html", "drafts", "include_child_locations") \
+            and not isinstance(value, bool):
         return value, f"expected true or false, got {type_name(value)}"
     if key == "page_size":
         if isinstance(value, bool) or not isinstance(value, int):
@@ -217,7 +222,7 @@ def _display(path: Path) -> str:
 def config_reference() -> str:
     """The Markdown table of settings for the README (a test keeps it in sync)."""
     rows = ["| key | default | meaning |", "|---|---|---|"]
-    defaults = SiteConfig(root=Path("."))
+    defaults = SiteConfig(root=Path())
     for f in fields(SiteConfig):
         if f.name == "root":
             continue

@@ -290,8 +290,10 @@ FRONT_MATTER_HELP: tuple[tuple[str, str, str], ...] = (
      "date in the report's own time zone decides its year and month. Without an offset the "
      "site's `timezone` applies."),
     ("actors", "list of names, or one name", "People, armed groups, states, agencies. Each gets "
-     "a page; spellings with the same slug share one."),
-    ("locations", "list of names, or one name", "Cities, provinces, bases, countries."),
+     "a page. Any spelling or alias in the registry (content/_data/actors.yaml) resolves to its "
+     "entity; other names that share a slug share one page."),
+    ("locations", "list of names, or one name", "Cities, provinces, bases, countries; resolved "
+     "through content/_data/locations.yaml like actors."),
     ("tags", "list", "Free keywords."),
     ("summary", "text", "One or two sentences for lists, search results and meta tags "
      "(plain text: markup is shown as typed)."),

@@ -52,7 +52,7 @@ from typing import Any, Literal
 import ahocorasick  # type: ignore[import-not-found, unused-ignore]  # ships no type stubs
 import yaml
 
-from sitegen.diagnostics import Diagnostic, error
+from sitegen.diagnostics import Diagnostic, error, warning
 from sitegen.slugs import slugify_name
 from sitegen.yamlutil import YamlDoc, parse_yaml, type_name
 
@@ -763,8 +763,10 @@ def missing_mentions(doc_body: str, body_line: int, listed_actors: Iterable[str]
 
     ``doc_body`` is ``SourceDoc.body`` (newlines normalised) and ``body_line`` its
     ``body_line``; positions in the result are in the whole file. A listed name counts for
-    the entity it resolves to, whatever its spelling. Code, URLs and HTML tags are ignored
-    (``mask_markdown``). One result per entity, at its first mention, in text order.
+    the entity it resolves to, whatever its spelling; a listed location also covers the
+    places above it (a report listing Karbala may name Iraq: it is on Iraq's page through
+    Karbala). Code, URLs and HTML tags are ignored (``mask_markdown``). One result per
+    entity, at its first mention, in text order.
     """
     listed: set[tuple[str, str]] = set()
     groups: tuple[tuple[EntityKind, Iterable[str]], ...] = (
@@ -774,6 +776,8 @@ def missing_mentions(doc_body: str, body_line: int, listed_actors: Iterable[str]
             entity = registry.resolve(kind, name)
             if entity is not None:
                 listed.add((entity.kind, entity.slug))
+                listed.update(("location", above.slug) for above in (
+                    registry.ancestors(entity.slug) if kind == "location" else ()))
     found: list[MissingMention] = []
     for mention in finder.find(mask_markdown(doc_body)):
         key = (mention.entity.kind, mention.entity.slug)
@@ -785,6 +789,43 @@ def missing_mentions(doc_body: str, body_line: int, listed_actors: Iterable[str]
         found.append(MissingMention(mention.entity, line, col,
                                     doc_body[mention.start:mention.end]))
     return found
+
+
+FRONT_MATTER_KEYS: Mapping[EntityKind, str] = MappingProxyType(
+    {"actor": "actors", "location": "locations"})
+
+
+@dataclass(frozen=True, slots=True)
+class MentionFix:
+    """What ``sitegen check --fix`` adds to one report: canonical ``names`` to the list
+    ``key`` of the file shown as ``path`` in diagnostics."""
+
+    path: str
+    key: str  # "actors" or "locations"
+    names: tuple[str, ...]
+
+
+def check_mentions(path: str, doc_body: str, body_line: int, listed_actors: Iterable[str],
+                   listed_locations: Iterable[str], finder: MentionFinder,
+                   registry: Registry) -> tuple[list[Diagnostic], list[MentionFix]]:
+    """The editor's check for one report (pure): an ``entities.unlisted-mention`` warning at
+    the first mention of each registered entity the body names but the front matter does
+    not list, and the fixes that would list them (canonical names, one per entity)."""
+    diags: list[Diagnostic] = []
+    names: dict[EntityKind, list[str]] = {kind: [] for kind in KINDS}
+    for found in missing_mentions(doc_body, body_line, listed_actors, listed_locations,
+                                  finder, registry):
+        entity = found.entity
+        key = FRONT_MATTER_KEYS[entity.kind]
+        said = (f"'{entity.name}'" if _key(found.matched_text) == _key(entity.name)
+                else f"'{found.matched_text}' ({entity.name})")
+        diags.append(warning("entities.unlisted-mention", path,
+                             f"mentions {said} but does not list it in {key}",
+                             found.line, found.col))
+        names[entity.kind].append(entity.name)
+    fixes = [MentionFix(path, FRONT_MATTER_KEYS[kind], tuple(found))
+             for kind, found in names.items() if found]
+    return diags, fixes
 
 
 # --- Editing front matter -------------------------------------------------------------------

@@ -1,8 +1,16 @@
 """The site model: plain frozen data built from parsed reports, read by every later stage.
 
-``build_site`` groups reports into actor and location terms (merging spellings that share a
-slug), date archives and the newest-first list. It does no I/O and knows nothing of Markdown
-or Jinja: rendered bodies arrive as strings in ``RenderedReport``.
+``build_site`` groups reports into actor and location terms, date archives and the
+newest-first list. It does no I/O and knows nothing of Markdown or Jinja: rendered bodies
+(and registry descriptions) arrive as HTML strings.
+
+Terms: every front-matter name is resolved through the registry (``sitegen.entities``): any
+spelling of a registered entity (canonical name or alias, compared case- and accent-
+insensitively) becomes that entity's term, with its slug and canonical name. Names the
+registry does not know are grouped by slug as before, named by their most used spelling.
+A location term also lists the reports of the locations below it in the registry (with
+``include_child_locations``), each marked with the child locations it came through; such a
+location gets a page even when no report names it directly.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from sitegen import slugs
 from sitegen.config import SiteConfig
 from sitegen.content import SourceDoc
 from sitegen.diagnostics import Diagnostic, error, warning
+from sitegen.entities import REGISTRY_FILES, Entity, Registry
 
 TermKind = Literal["actor", "location"]
 # First path segments the site's own pages and files use; a report URL may not start with one.
@@ -31,7 +40,7 @@ class TermRef:
 
     kind: TermKind
     slug: str
-    name: str  # the term's display name (most used spelling), not the report's own spelling
+    name: str  # the term's display name (canonical or most used spelling), not the report's own
     url: str  # site-relative path, e.g. "actors/kataib-hezbollah/"
 
 
@@ -78,13 +87,119 @@ class Report:
 
 
 @dataclass(frozen=True, slots=True)
+class PlaceRef:
+    """A location in a breadcrumb: it may have no page (a registered place without reports)."""
+
+    slug: str
+    name: str
+    url: str | None  # site-relative page URL, or None when the place has no page
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One report on a term's page."""
+
+    report: Report
+    via: tuple[TermRef, ...] = ()  # () if the report names the term itself; otherwise the
+    # locations below it (in the registry) that the report names instead, in its own order
+
+
+@dataclass(frozen=True, slots=True)
+class YearCount:
+    year: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CoTerm:
+    """Another term named in the same reports as a term."""
+
+    ref: TermRef
+    count: int  # reports that name both
+
+
+@dataclass(frozen=True, slots=True)
 class Term:
+    """An actor or location page: a registered entity or an unregistered name.
+
+    ``reports`` are the reports that name the term (its count, feed and co-occurrences);
+    ``listing`` is what its page lists: those, plus for a location the reports that name
+    only places below it (``via_reports``, when ``include_child_locations`` is on).
+    """
+
     kind: TermKind
     slug: str
-    name: str  # most used spelling
+    name: str  # canonical name if registered, else the most used spelling
     url: str
     spellings: tuple[tuple[str, int], ...]  # (spelling, number of reports), most used first
-    reports: tuple[Report, ...]  # newest first
+    reports: tuple[Report, ...]  # reports naming the term, newest first
+    entity: Entity | None = None  # the registry entry, if any
+    description_html: str = ""  # the entity's description rendered from Markdown (sanitised)
+    aliases: tuple[str, ...] = ()  # registry aliases, then other spellings used in reports
+    parents: tuple[PlaceRef, ...] = ()  # locations: the chain above it, outermost first
+    children: tuple[TermRef, ...] = ()  # locations: the places directly below it with a page
+    via_reports: tuple[Listed, ...] = ()  # locations: reports naming only places below it
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name the term goes by: display name, then aliases (for search)."""
+        return (self.name, *(a for a in self.aliases if a != self.name))
+
+    @property
+    def category(self) -> str | None:
+        """The registry's kind of entity ("armed group", "city"...), if registered."""
+        return self.entity.category if self.entity is not None else None
+
+    @property
+    def coordinates(self) -> tuple[float, float] | None:
+        return self.entity.coordinates if self.entity is not None else None
+
+    @property
+    def country(self) -> str | None:
+        return self.entity.country if self.entity is not None else None
+
+    @property
+    def parent_slug(self) -> str | None:
+        return self.parents[-1].slug if self.parents else None
+
+    @property
+    def listing(self) -> tuple[Listed, ...]:
+        """The reports the page lists, newest first: its own, and those from child places."""
+        own = tuple(Listed(r) for r in self.reports)
+        if not self.via_reports:
+            return own
+        return tuple(sorted(own + self.via_reports, key=lambda item: _sort_key(item.report)))
+
+    @property
+    def timeline(self) -> tuple[YearCount, ...]:
+        """Reports listed on the page per year, from the first year to the last (years with
+        no report count 0); () if there are none."""
+        years = Counter(item.report.date.year for item in self.listing)
+        if not years:
+            return ()
+        return tuple(YearCount(y, years.get(y, 0)) for y in range(min(years), max(years) + 1))
+
+    @property
+    def co_actors(self) -> tuple[CoTerm, ...]:
+        """Actors named in the same reports as this term (``reports``), most shared first."""
+        return self._co_terms("actor")
+
+    @property
+    def co_locations(self) -> tuple[CoTerm, ...]:
+        """Locations named in the same reports as this term, most shared first."""
+        return self._co_terms("location")
+
+    def _co_terms(self, kind: TermKind) -> tuple[CoTerm, ...]:
+        counts: Counter[str] = Counter()
+        refs: dict[str, TermRef] = {}
+        for report in self.reports:
+            for ref in (report.actors if kind == "actor" else report.locations):
+                if kind == self.kind and ref.slug == self.slug:
+                    continue
+                counts[ref.slug] += 1
+                refs.setdefault(ref.slug, ref)
+        ordered = sorted(counts, key=lambda slug: (-counts[slug], _name_key(refs[slug].name)))
+        return tuple(CoTerm(refs[slug], counts[slug]) for slug in ordered)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +227,7 @@ class Site:
     actors: tuple[Term, ...]  # A-Z by display name
     locations: tuple[Term, ...]
     years: tuple[YearArchive, ...]  # newest first
+    registry: Registry = field(default_factory=Registry)  # every registered entity
 
     def terms(self, kind: TermKind) -> tuple[Term, ...]:
         return self.actors if kind == "actor" else self.locations
@@ -125,22 +241,45 @@ def _name_key(name: str) -> tuple[str, str]:
     return (slugs.slugify_name(name), name)
 
 
-def build_site(config: SiteConfig,
-               docs: Sequence[tuple[SourceDoc, RenderedBody]]) -> tuple[Site, list[Diagnostic]]:
-    """Assemble the site from parsed reports and their rendered bodies (pure)."""
+def build_site(config: SiteConfig, docs: Sequence[tuple[SourceDoc, RenderedBody]],
+               registry: Registry | None = None,
+               descriptions: Mapping[tuple[TermKind, str], str] | None = None,
+               ) -> tuple[Site, list[Diagnostic]]:
+    """Assemble the site from parsed reports and their rendered bodies (pure).
+
+    ``registry`` resolves front-matter names to entities (an empty one by default);
+    ``descriptions`` maps ``(kind, slug)`` of registered entities to their rendered
+    description HTML. Names not in a non-empty registry get an ``entities.unknown-name``
+    warning with the closest registered names.
+    """
+    registry = registry if registry is not None else Registry()
+    descriptions = descriptions or {}
     diags: list[Diagnostic] = []
     published = [(d, b) for d, b in docs if config.drafts or not d.meta.draft]
-
-    # Terms: group every spelling by slug; a report counts once per spelling.
-    spellings: dict[tuple[TermKind, str], Counter[str]] = defaultdict(Counter)
     kinds: tuple[TermKind, TermKind] = ("actor", "location")
+
+    def resolve(kind: TermKind, name: str) -> tuple[str, Entity | None]:
+        entity = registry.resolve(kind, name)
+        return (entity.slug if entity is not None else slugs.slugify_name(name)), entity
+
+    # Terms: every spelling goes to its entity, or is grouped by slug; a report counts once
+    # per spelling.
+    spellings: dict[tuple[TermKind, str], Counter[str]] = defaultdict(Counter)
+    entities: dict[tuple[TermKind, str], Entity] = {}
     for doc, _ in published:
         for kind in kinds:
-            names = doc.meta.actors if kind == "actor" else doc.meta.locations
-            for name in names:
-                spellings[(kind, slugs.slugify_name(name))][name] += 1
+            unknown: list[str] = []
+            for name in _names(doc, kind):
+                slug, entity = resolve(kind, name)
+                spellings[(kind, slug)][name] += 1
+                if entity is not None:
+                    entities[(kind, slug)] = entity
+                elif not registry.is_empty(kind) and name not in unknown:
+                    unknown.append(name)
+            diags.extend(_unknown_name(doc, kind, name, registry) for name in unknown)
     display: dict[tuple[TermKind, str], str] = {
-        key: min(counter.items(), key=lambda item: (-item[1], item[0]))[0]
+        key: (entities[key].name if key in entities
+              else min(counter.items(), key=lambda item: (-item[1], item[0]))[0])
         for key, counter in spellings.items()
     }
     refs = {key: TermRef(key[0], key[1], name, slugs.term_url(key[0], key[1]))
@@ -176,8 +315,9 @@ def build_site(config: SiteConfig,
             date_has_time=meta.date_has_time, updated=meta.updated, summary=meta.summary,
             source_name=meta.source, source_url=meta.source_url, author=meta.author,
             tags=meta.tags,
-            actors=_dedupe(refs[("actor", slugs.slugify_name(n))] for n in meta.actors),
-            locations=_dedupe(refs[("location", slugs.slugify_name(n))] for n in meta.locations),
+            actors=_dedupe(refs[("actor", resolve("actor", n)[0])] for n in meta.actors),
+            locations=_dedupe(refs[("location", resolve("location", n)[0])]
+                              for n in meta.locations),
             body=body, draft=meta.draft, extra=meta.extra,
         ))
         if not meta.actors and not meta.locations:
@@ -192,14 +332,55 @@ def build_site(config: SiteConfig,
         for ref in report.terms:
             members[(ref.kind, ref.slug)].append(report)
 
+    # Reports that reach a location only through a place below it: location slug ->
+    # report url -> (report, the places it names below that location).
+    via: dict[str, dict[str, tuple[Report, list[TermRef]]]] = defaultdict(dict)
+    if config.include_child_locations:
+        for report in reports:
+            named = {ref.slug for ref in report.locations}
+            for ref in report.locations:
+                for above in registry.ancestors(ref.slug):
+                    if above.slug in named:
+                        continue
+                    entry = via[above.slug].setdefault(report.url, (report, []))
+                    entry[1].append(ref)
+    for slug in via:
+        if ("location", slug) not in display:
+            entity = registry.get("location", slug)
+            assert entity is not None
+            entities[("location", slug)] = entity
+            display[("location", slug)] = entity.name
+            refs[("location", slug)] = TermRef("location", slug, entity.name,
+                                               slugs.term_url("location", slug))
+
+    def has_page(kind: TermKind, slug: str) -> bool:
+        return bool(members.get((kind, slug))) or (kind == "location" and slug in via)
+
+    def term(kind: TermKind, slug: str) -> Term:
+        key = (kind, slug)
+        used = tuple(sorted(spellings[key].items(), key=lambda item: (-item[1], item[0])))
+        entity = entities.get(key)
+        aliases = [*(entity.aliases if entity is not None else ()),
+                   *(s for s, _ in used)]
+        parents: tuple[PlaceRef, ...] = ()
+        children: tuple[TermRef, ...] = ()
+        if kind == "location" and entity is not None:
+            parents = tuple(PlaceRef(p.slug, p.name, refs[("location", p.slug)].url
+                                     if has_page("location", p.slug) else None)
+                            for p in reversed(registry.ancestors(slug)))
+            children = tuple(refs[("location", c.slug)] for c in registry.children(slug)
+                             if has_page("location", c.slug))
+        return Term(
+            kind=kind, slug=slug, name=display[key], url=refs[key].url, spellings=used,
+            reports=tuple(members.get(key, ())), entity=entity,
+            description_html=descriptions.get(key, "") if entity is not None else "",
+            aliases=tuple(a for a in dict.fromkeys(aliases) if a != display[key]),
+            parents=parents, children=children,
+            via_reports=tuple(Listed(r, tuple(v)) for r, v in via.get(slug, {}).values())
+            if kind == "location" else ())
+
     def terms_of(kind: TermKind) -> tuple[Term, ...]:
-        found = [
-            Term(kind=kind, slug=slug, name=display[(kind, slug)], url=refs[(kind, slug)].url,
-                 spellings=tuple(sorted(spellings[(kind, slug)].items(),
-                                        key=lambda item: (-item[1], item[0]))),
-                 reports=tuple(members[(kind, slug)]))
-            for (k, slug) in display if k == kind and members[(kind, slug)]
-        ]
+        found = [term(kind, slug) for (k, slug) in display if k == kind and has_page(k, slug)]
         return tuple(sorted(found, key=lambda t: _name_key(t.name)))
 
     years: dict[int, dict[int, list[Report]]] = defaultdict(lambda: defaultdict(list))
@@ -212,8 +393,24 @@ def build_site(config: SiteConfig,
         for year, months in sorted(years.items(), reverse=True)
     )
     site = Site(config=config, reports=tuple(reports), actors=terms_of("actor"),
-                locations=terms_of("location"), years=archives)
+                locations=terms_of("location"), years=archives, registry=registry)
     return site, diags
+
+
+def _names(doc: SourceDoc, kind: TermKind) -> tuple[str, ...]:
+    return doc.meta.actors if kind == "actor" else doc.meta.locations
+
+
+def _unknown_name(doc: SourceDoc, kind: TermKind, name: str, registry: Registry) -> Diagnostic:
+    key = "actors" if kind == "actor" else "locations"
+    close = registry.suggest(kind, name)
+    quoted = " or ".join(f"'{c}'" for c in close)
+    hint = (f"; did you mean {quoted}?" if close
+            else "; add it there as a name or an alias if it is one")
+    mark = doc.marks.get(key)
+    return warning("entities.unknown-name", doc.path,
+                   f"{kind} '{name}' is not in the registry ({REGISTRY_FILES[kind]}){hint}",
+                   mark.line if mark else None, mark.col if mark else None)
 
 
 def _dedupe(refs: Iterable[TermRef]) -> tuple[TermRef, ...]:

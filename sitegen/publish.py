@@ -288,7 +288,7 @@ def site_relpaths(site: Site) -> list[str]:
         urls.append(slugs.term_index_url(kind))
         for term in site.terms(kind):
             urls += [slugs.paged_url(term.url, n)
-                     for n in range(1, _pages(len(term.reports), size) + 1)]
+                     for n in range(1, _pages(len(term.listing), size) + 1)]
             urls.append(feed_url(kind, term.slug))
     urls += [slugs.archive_url(), *(y.url for y in site.years), "search/", "404.html",
              feed_url(), SITEMAP_URL, ROBOTS_URL, REPORTS_JSON_URL, REPORTS_JSONL_URL]

@@ -51,7 +51,7 @@ def related_reports(site: Site, k: int = 5) -> Mapping[str, tuple[Report, ...]]:
         return result
     position = {r.url: i for i, r in enumerate(reports)}
     by_term = {(kind, term.slug): sorted(position[r.url] for r in term.reports)
-               for kind in KINDS for term in site.terms(kind)}
+               for kind in KINDS for term in site.terms(kind) if term.reports}
     # Term ids in order of rarity, so a report's sorted ids visit its rarest terms first.
     order = sorted(by_term, key=lambda t: (len(by_term[t]), t))
     ids = {t: i for i, t in enumerate(order)}

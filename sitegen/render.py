@@ -34,8 +34,9 @@ from markupsafe import Markup
 from sitegen import __version__, slugs
 from sitegen.diagnostics import Diagnostic, error
 from sitegen.files import OutputFile
-from sitegen.model import Report, Site, Term, TermKind, YearArchive
+from sitegen.model import CoTerm, Listed, Report, Site, Term, TermKind, YearArchive
 from sitegen.related import reading_minutes, related_reports
+from sitegen.svg import MapPlace, format_coordinates, locator_map, year_bars
 from sitegen.themes import builtin_theme
 
 T = TypeVar("T")
@@ -147,8 +148,22 @@ class TermIndexPage(PageContext):
 @dataclass(frozen=True, slots=True)
 class TermPage(PageContext):
     kind: TermKind = field(metadata=_help("'actor' or 'location'."))
-    term: Term = field(metadata=_help("The actor or location (see model.Term)."))
-    pagination: Pagination[Report] = field(metadata=_help("Its reports, newest first, paged."))
+    term: Term = field(metadata=_help(
+        "The actor or location (see model.Term): name, aliases, entity (registry entry or "
+        "none), description_html, parents (breadcrumb), children, reports."))
+    pagination: Pagination[Listed] = field(metadata=_help(
+        "The reports its page lists, newest first, paged: each item has .report and .via "
+        "(the child locations it came through; empty if it names the term itself)."))
+    co_actors: tuple[CoTerm, ...] = field(metadata=_help(
+        "Up to 10 actors named most often in the same reports: .ref (name, url), .count."))
+    co_locations: tuple[CoTerm, ...] = field(metadata=_help(
+        "Up to 10 locations named most often in the same reports: .ref, .count."))
+    timeline: Markup | None = field(metadata=_help(
+        "Inline SVG bar chart of listed reports per year (term.timeline has the numbers)."))
+    locator_map: Markup | None = field(metadata=_help(
+        "Inline SVG map of the place and nearby related places, if it has coordinates."))
+    coordinates: str | None = field(metadata=_help(
+        "The place's coordinates as text ('32.62° N, 44.02° E'), if known."))
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,12 +361,14 @@ def page_jobs(site: Site, view: SiteView) -> Iterator[PageJob]:
             page_url=index_url, page_title=label, kind=kind, terms=terms,
             letters=_letters(terms), **common))
         for term in terms:
-            for page in paginate(term.reports, size, term.url):
-                url = page.page_url(page.number)
-                title = term.name if page.number == 1 else f"{term.name}, page {page.number}"
+            extras = term_extras(site, term)
+            for listed in paginate(term.listing, size, term.url):
+                url = listed.page_url(listed.number)
+                title = (term.name if listed.number == 1
+                         else f"{term.name}, page {listed.number}")
                 yield PageJob(url, (f"{kind}-{term.slug}.html", f"{kind}.html", "term.html"),
                               TermPage(page_url=url, page_title=title, kind=kind, term=term,
-                                       pagination=page, **common))
+                                       pagination=listed, **extras, **common))
     yield PageJob(slugs.archive_url(), ("archive.html",), ArchiveIndexPage(
         page_url=slugs.archive_url(), page_title="Archive", years=site.years, **common))
     for i, year in enumerate(site.years):
@@ -363,6 +380,38 @@ def page_jobs(site: Site, view: SiteView) -> Iterator[PageJob]:
                                                           page_title="Search", **common))
     yield PageJob("404.html", ("404.html",), SimplePage(page_url="404.html",
                                                         page_title="Page not found", **common))
+
+
+CO_TERMS_SHOWN = 10
+
+
+def term_extras(site: Site, term: Term) -> dict[str, Any]:
+    """The computed parts of a term page: top co-occurring terms, the year chart and, for a
+    place with coordinates, the locator map (with its parent, children and co-occurring
+    places that have coordinates, as registered)."""
+    timeline = term.timeline
+    span = (f"in {timeline[0].year}" if len(timeline) == 1
+            else f"per year, {timeline[0].year} to {timeline[-1].year}")
+    chart = (Markup(year_bars([(y.year, y.count) for y in timeline],
+                              f"Reports listed for {term.name} {span}"))
+             if timeline else None)
+    located = None
+    if term.coordinates is not None:
+        related = [*(p.slug for p in term.parents), *(c.slug for c in term.children),
+                   *(c.ref.slug for c in term.co_locations)]
+        places = []
+        for slug in related:
+            entity = site.registry.get("location", slug)
+            if entity is not None and entity.coordinates is not None:
+                places.append(MapPlace(entity.name, *entity.coordinates))
+        located = Markup(locator_map(MapPlace(term.name, *term.coordinates), places))
+    return {
+        "co_actors": term.co_actors[:CO_TERMS_SHOWN],
+        "co_locations": term.co_locations[:CO_TERMS_SHOWN],
+        "timeline": chart,
+        "locator_map": located,
+        "coordinates": format_coordinates(*term.coordinates) if term.coordinates else None,
+    }
 
 
 def _letters(terms: Sequence[Term]) -> tuple[tuple[str, tuple[Term, ...]], ...]:
@@ -405,7 +454,52 @@ def render_site(site: Site, env: Environment,
 def count_pages(site: Site) -> int:
     size = site.config.page_size
     n = max(1, math.ceil(len(site.reports) / size)) + len(site.reports) + 2 + 1 + len(site.years)
-    n += sum(max(1, math.ceil(len(t.reports) / size)) for t in site.actors + site.locations)
+    n += sum(max(1, math.ceil(len(t.listing) / size)) for t in site.actors + site.locations)
     return n + 2
 
 
+
+
+PAGE_KINDS: tuple[tuple[str, str, type[PageContext]], ...] = (
+    ("index.html", "home page and its pages (page/2/...)", IndexPage),
+    ("report.html (or report-<slug>.html)", "one report", ReportPage),
+    ("terms.html (or actors.html / locations.html)", "actor and location lists A-Z",
+     TermIndexPage),
+    ("term.html (or actor.html / location.html, actor-<slug>.html...)",
+     "one actor or location", TermPage),
+    ("archive.html", "all years", ArchiveIndexPage),
+    ("year.html", "one year by month", YearPage),
+    ("search.html, 404.html", "the static search page, the not-found page", SimplePage),
+)
+FILTERS_HELP: tuple[tuple[str, str], ...] = (
+    ("url(path) / path|url", "link to a site-relative path, with the base path, percent-encoded"),
+    ("absolute_url(path)", "absolute URL from base_url (for canonical and social tags)"),
+    ("feed_url(kind='site', slug='')", "site-relative URL of the site's or a term's Atom feed"),
+    ("value|date(format='medium')", "a date in the site's language (Babel: short, medium, long)"),
+    ("value|datetime(format='medium')", "date and time in the site's language"),
+    ("month|month_name", "the month's name in the site's language"),
+    ("value|isodate", "ISO 8601, for <time datetime>"),
+    ("name|slugify", "the slug of a name, as sitegen makes them"),
+    ("news_article(report, site)|jsonld", "schema.org NewsArticle as a safe JSON-LD block"),
+    ("html|html", "mark sanitised HTML (report.body.html) as safe; never use on other values"),
+)
+
+
+def context_reference() -> str:
+    """The README's template reference: page kinds, their context fields, the filters."""
+    def cell(text: str) -> str:
+        return text.rstrip(".").replace("|", "\\|")
+
+    def described(items: Sequence[Any]) -> str:
+        return "; ".join(f"`{f.name}`: {cell(f.metadata['help'])}" for f in items)
+
+    common = {f.name for f in fields(PageContext)}
+    lines = ["| template | page | fields |", "|---|---|---|",
+             f"| (all) | every page | {described(fields(PageContext))}; `page`: the whole "
+             "context object |"]
+    for template, what, kind in PAGE_KINDS:
+        own = [f for f in fields(kind) if f.name not in common]
+        lines.append(f"| `{template}` | {what} | {described(own) or '(common fields only)'} |")
+    lines += ["", "| filter or function | what it does |", "|---|---|"]
+    lines += [f"| `{cell(name)}` | {cell(text)} |" for name, text in FILTERS_HELP]
+    return "\n".join(lines)

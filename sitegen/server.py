@@ -111,7 +111,7 @@ class SiteApp:
             status, headers, body = self.error_page(exc.status, str(exc))
             if exc.status.startswith("405"):
                 headers.append(("Allow", "GET, HEAD"))
-        except Exception:  # noqa: BLE001 - the WSGI boundary: log it, answer 500, keep serving
+        except Exception:
             log.exception("error answering %s", environ.get("PATH_INFO"))
             status, headers, body = self.error_page("500 Internal Server Error",
                                                     "the server could not answer this request")
@@ -336,7 +336,7 @@ def resolve_inside(root: Path, local: str) -> Path | None:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)
 
 

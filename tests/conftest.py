@@ -113,7 +113,12 @@ FIXTURE_FILES: dict[str, str] = {
     "content/2022/draft-report.md": report(
         "Draft not yet published", "2022-01-05", actors=["Draft Actor"],
         locations=["Draftland"], draft=True),
-    "content/_data/actors.yaml": "kataib-hezbollah:\n  name: Kataib Hezbollah\n",
+    # An actor registry (not a report): names only, no aliases, so the Arabic-script name
+    # stays a separate actor with its own page.
+    "content/_data/actors.yaml": "".join(f"- name: {n}\n" for n in (
+        "Kataib Hezbollah", "كتائب حزب الله", "US Department of Defense",
+        "Operation Inherent Resolve", "UK Ministry of Defence", "Saraya Awliya al-Dam",
+        "Ministère des Armées")),
     "content/_notes.md": report("Editor notes", "2020-01-01", actors=["Hidden Actor"]),
     "content/.hidden.md": report("Hidden", "2020-01-01", actors=["Hidden Actor"]),
     "content/2020/_skip.md": report("Skipped", "2020-01-01", actors=["Hidden Actor"]),

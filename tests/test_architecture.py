@@ -35,14 +35,17 @@ ALLOWED: dict[str, set[str]] = {
     "sitegen.slugs": set(),
     # markdown produces the model's RenderedBody/Heading values; the model never sees Markdown.
     "sitegen.markdown": {"sitegen.model", "sitegen.slugs"},
+    # The model resolves front-matter names through the registry (sitegen.entities).
     "sitegen.model": {"sitegen.config", "sitegen.content", "sitegen.diagnostics",
-                      "sitegen.slugs"},
+                      "sitegen.entities", "sitegen.slugs"},
     "sitegen.themes": {"sitegen.config", "sitegen.diagnostics"},
     "sitegen.render": {"sitegen", "sitegen.diagnostics", "sitegen.files", "sitegen.model",
-                       "sitegen.related", "sitegen.slugs", "sitegen.themes"},
+                       "sitegen.related", "sitegen.slugs", "sitegen.svg", "sitegen.themes"},
     # Related reports and reading time: pure functions of the model.
     "sitegen.related": {"sitegen.model"},
     "sitegen.output": {"sitegen.diagnostics", "sitegen.files"},
+    # Inline SVG charts (year bars, locator map): pure, from numbers to markup.
+    "sitegen.svg": set(),
     "sitegen.search": set(),
     "sitegen.search.analysis": {"sitegen.slugs"},
     "sitegen.search.index": {"sitegen.diagnostics", "sitegen.model", "sitegen.search.analysis",
@@ -53,7 +56,8 @@ ALLOWED: dict[str, set[str]] = {
     "sitegen.build": {"sitegen.config", "sitegen.content", "sitegen.diagnostics",
                       "sitegen.files", "sitegen.markdown", "sitegen.model", "sitegen.output",
                       "sitegen.render", "sitegen.themes", "sitegen.search.analysis",
-                      "sitegen.search.index", "sitegen.search.static", "sitegen.publish"},
+                      "sitegen.search.index", "sitegen.search.static", "sitegen.publish",
+                      "sitegen.entities"},
     # The registry of actors and locations: a leaf beside content (it reads content/_data/).
     "sitegen.entities": {"sitegen.diagnostics", "sitegen.slugs", "sitegen.yamlutil"},
     # Feeds, sitemap, redirects, exports: pure functions from the Site to OutputFiles.
@@ -64,8 +68,9 @@ ALLOWED: dict[str, set[str]] = {
     # The server renders its search page with the theme and may call build.py to rebuild.
     "sitegen.server": {"sitegen.build", "sitegen.config", "sitegen.render", "sitegen.slugs",
                        "sitegen.search.query", "sitegen.themes", "sitegen.watch"},
+    # cli check --fix edits front matter with sitegen.entities.add_to_front_matter.
     "sitegen.cli": {"sitegen", "sitegen.build", "sitegen.config", "sitegen.diagnostics",
-                    "sitegen.slugs", "sitegen.search.query", "sitegen.server",
+                    "sitegen.entities", "sitegen.slugs", "sitegen.search.query", "sitegen.server",
                     "sitegen.watch"},
 }
 
@@ -117,8 +122,9 @@ METHOD_DELETERS = {"sitegen.output", "sitegen.search.index"}
 WRITE_METHODS = {"write_text", "write_bytes", "mkdir", "touch", "symlink_to", "hardlink_to"}
 WRITERS = {"sitegen.output", "sitegen.search.index", "sitegen.cli"}
 READ_METHODS = {"read_text", "read_bytes"}
-READERS = {"sitegen.config", "sitegen.content", "sitegen.entities", "sitegen.search.index", "sitegen.search.query",
-           "sitegen.server"}
+# cli.py reads a report only for `check --fix`, to rewrite its front matter in place.
+READERS = {"sitegen.config", "sitegen.content", "sitegen.entities", "sitegen.search.index",
+           "sitegen.search.query", "sitegen.server", "sitegen.cli"}
 BANNED_CALLS = {"os.chdir", "locale.setlocale", "sys.path.append", "sys.path.insert",
                 "sys.path.extend", "os.system", "eval", "exec"}
 

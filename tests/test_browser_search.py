@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from browser_support import build_sample, chromium, static_server
 
 pytestmark = pytest.mark.browser

@@ -51,6 +51,7 @@ def test_every_key_is_read() -> None:
         "allow_raw_html: true\n"
         "drafts: true\n"
         "search_dir: _idx\n"
+        "include_child_locations: false\n"
         "extra: {analytics: false, team: [a, b]}\n", "sitegen.yaml", ROOT)
     assert diags == []
     assert config.title == "Iraq incidents"
@@ -64,11 +65,12 @@ def test_every_key_is_read() -> None:
     assert config.permalink == "{year}/{month}/{day}/{slug}/"
     assert config.allow_raw_html is True and config.drafts is True
     assert config.search_dir == "_idx"
+    assert config.include_child_locations is False
     assert dict(config.extra) == {"analytics": False, "team": ["a", "b"]}
     assert set(FILE_KEYS) == {
         "title", "description", "base_url", "language", "timezone", "content_dir",
         "output_dir", "theme", "page_size", "permalink", "allow_raw_html", "drafts",
-        "search_dir", "extra"}
+        "search_dir", "include_child_locations", "extra"}
 
 
 @pytest.mark.parametrize(("base_url", "base_path"), [

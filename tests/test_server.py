@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_support import build_sample
 from bs4 import BeautifulSoup
 
-from browser_support import build_sample
 from sitegen.config import load_config
 from sitegen.server import SiteApp, make_wsgi_server
 

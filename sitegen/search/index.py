@@ -2,8 +2,9 @@
 
 ``build_index(reports, terms, dest)`` writes a fresh index into ``dest`` (a folder inside the
 staging output handed over by ``build.py``; nothing is written anywhere else) together with
-``terms.json``, the map from every known spelling's slug to its canonical term, which lets
-the query side accept any spelling of an actor or location.
+``terms.json``, the map from every known spelling's slug (canonical names, registry aliases
+and spellings used in front matter) to its canonical term, which lets the query side accept
+any spelling of an actor or location: ``actor:KH`` finds Kataib Hezbollah.
 
 Fields (see ``make_schema``):
 
@@ -15,7 +16,8 @@ Fields (see ``make_schema``):
                     fields; zlib on top measured larger)
 ``actor``           exact slugs of the report's actors (``SlugListTokenizer``), for facets,
                     filters and ``actor:`` in queries; ``location`` likewise
-``actors_text``     analysed canonical names and every known spelling; ``locations_text`` too
+``actors_text``     analysed canonical names, registry aliases and every spelling used;
+                    ``locations_text`` too
 ``actor_refs``      stored ``(slug, name, url)`` triples for display; ``location_refs`` too
 ``date``            DATETIME of the report's local wall time (its own offset), sortable
 ``ts``              UTC POSIX seconds, sortable: the "newest first" order across offsets
@@ -159,8 +161,8 @@ def build_term_map(reports: Iterable[Report], terms: Iterable[Term]) -> tuple[
         TermMap, list[Diagnostic]]:
     """Map every spelling's slug (and each canonical slug) to its term. Pure.
 
-    ``terms`` gives canonical names and spellings; report references fill in terms missing
-    from it. When two terms claim one spelling slug, the term whose slug it is wins, then the
+    ``terms`` gives canonical names, registry aliases and spellings (``Term.names``,
+    ``Term.spellings``); report references fill in terms missing from it. When two terms claim one spelling slug, the term whose slug it is wins, then the
     alphabetically first, and a warning names both.
     """
     diags: list[Diagnostic] = []
@@ -169,7 +171,7 @@ def build_term_map(reports: Iterable[Report], terms: Iterable[Term]) -> tuple[
     for term in terms:
         names[(term.kind, term.slug)] = term.name
         spellings.setdefault((term.kind, term.slug), set()).update(
-            [term.name, *(s for s, _ in term.spellings)])
+            [*term.names, *(s for s, _ in term.spellings)])
     for report in reports:
         for ref in report.terms:
             names.setdefault((ref.kind, ref.slug), ref.name)
@@ -243,11 +245,11 @@ def _document(report: Report, names: Mapping[tuple[str, str], str]) -> dict[str,
 
 
 def _name_texts(reports: Sequence[Report], terms: Sequence[Term]) -> dict[tuple[str, str], str]:
-    """(kind, slug) -> the term's display name and every spelling, one per line."""
+    """(kind, slug) -> the term's display name, aliases and every spelling, one per line."""
     texts: dict[tuple[str, str], list[str]] = {}
     for term in terms:
         texts[(term.kind, term.slug)] = list(dict.fromkeys(
-            [term.name, *(s for s, _ in term.spellings if s.strip())]))
+            [*term.names, *(s for s, _ in term.spellings if s.strip())]))
     for report in reports:
         for ref in report.terms:
             texts.setdefault((ref.kind, ref.slug), [ref.name])

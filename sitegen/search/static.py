@@ -170,7 +170,7 @@ def _name_terms(
     yield from analyze(ref.name)
     term = terms.get((ref.kind, ref.slug))
     if term is not None:
-        for spelling, _count in term.spellings:
+        for spelling in (*term.names, *(s for s, _count in term.spellings)):
             yield from analyze(spelling)
 
 
