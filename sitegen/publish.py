@@ -45,6 +45,8 @@ SITEMAP_URL = "sitemap.xml"
 ROBOTS_URL = "robots.txt"
 REPORTS_JSON_URL = "data/reports.json"
 REPORTS_JSONL_URL = "data/reports.jsonl"
+ENTITIES_JSON_URL = "data/entities.json"
+LOCATIONS_GEOJSON_URL = "data/locations.geojson"
 KINDS: tuple[TermKind, TermKind] = ("actor", "location")
 
 
@@ -471,6 +473,59 @@ def reports_jsonl(site: Site) -> OutputFile:
                       origin="data")
 
 
+def entity_records(site: Site) -> list[dict[str, object]]:
+    """Every actor and location: the site's terms, then registered entities no report names
+    (no page: ``url`` is null, ``report_count`` 0)."""
+    records: list[dict[str, object]] = []
+    seen: set[tuple[str, str]] = set()
+    for kind in KINDS:
+        for term in site.terms(kind):
+            seen.add((kind, term.slug))
+            records.append({
+                "kind": kind, "name": term.name, "slug": term.slug, "category": term.category,
+                "aliases": list(term.aliases), "parent": term.parent_slug,
+                "country": term.country,
+                "coordinates": list(term.coordinates) if term.coordinates else None,
+                "report_count": len(term.reports), "url": term.url,
+                "absolute_url": absolute_url(site.config, term.url)
+                if is_absolute_base(site.config) else None,
+            })
+        for entity in site.registry.entities(kind):
+            if (kind, entity.slug) in seen:
+                continue
+            records.append({
+                "kind": kind, "name": entity.name, "slug": entity.slug,
+                "category": entity.category, "aliases": list(entity.aliases),
+                "parent": entity.parent, "country": entity.country,
+                "coordinates": list(entity.coordinates) if entity.coordinates else None,
+                "report_count": 0, "url": None, "absolute_url": None,
+            })
+    return records
+
+
+def entities_json(site: Site) -> OutputFile:
+    data = {"generated_by": f"sitegen {__version__}", "entities": entity_records(site)}
+    return OutputFile(ENTITIES_JSON_URL, (json.dumps(data, ensure_ascii=False, indent=1,
+                                                     sort_keys=True) + "\n").encode("utf-8"),
+                      origin="data/entities.json")
+
+
+def locations_geojson(site: Site) -> OutputFile:
+    """A GeoJSON FeatureCollection of the located places (RFC 7946: [longitude, latitude])."""
+    features = []
+    for rec in entity_records(site):
+        coords = rec["coordinates"]
+        if rec["kind"] != "location" or not isinstance(coords, list):
+            continue
+        features.append({"type": "Feature",
+                         "geometry": {"type": "Point", "coordinates": [coords[1], coords[0]]},
+                         "properties": {k: v for k, v in rec.items() if k != "coordinates"}})
+    data = {"type": "FeatureCollection", "features": features}
+    return OutputFile(LOCATIONS_GEOJSON_URL, (json.dumps(data, ensure_ascii=False, indent=1,
+                                                         sort_keys=True) + "\n").encode("utf-8"),
+                      origin="data/locations.geojson")
+
+
 # --- everything at once --------------------------------------------------------------------
 
 
@@ -479,6 +534,7 @@ def publish_files(site: Site, now: datetime, aliases: Mapping[str, Sequence[str]
     """Every file of this module: feeds, sitemap, robots.txt, data exports, redirects; plus
     the base_url warning and alias errors."""
     files = [site_feed(site, now), *term_feeds(site, now), *sitemap_files(site),
-             robots_txt(site), reports_json(site), reports_jsonl(site)]
+             robots_txt(site), reports_json(site), reports_jsonl(site), entities_json(site),
+             locations_geojson(site)]
     redirects, diags = redirect_pages(site, aliases or {}, taken)
     return files + redirects, diags

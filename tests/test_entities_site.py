@@ -686,3 +686,29 @@ def test_static_search_index_knows_the_aliases(sample: Path) -> None:
     [word] = analyze("Hizballah")
     found = {rows[doc_id][1] for doc_id, _ in postings[word]}
     assert found >= {r.title for r in named("actor", "Kataib Hezbollah")}
+
+
+def test_open_data_exports_entities_and_geojson(tmp_path: Path) -> None:
+    from browser_support import build_sample
+
+    out = build_sample(tmp_path) / "output"
+    entities = json.loads((out / "data/entities.json").read_text())["entities"]
+    keys = [(e["kind"], e["slug"]) for e in entities]
+    assert len(keys) == len(set(keys))
+    kh = next(e for e in entities if e["slug"] == "kataib-hezbollah")
+    assert kh["name"] == "Kataib Hezbollah" and "KH" in kh["aliases"]
+    assert kh["url"] == "actors/kataib-hezbollah/" and kh["kind"] == "actor"
+    # the report count is the number of report pages naming it, counted independently
+    page = BeautifulSoup((out / "actors/kataib-hezbollah/index.html").read_text(), "html.parser")
+    assert kh["report_count"] == int(page.select_one(".lede").get_text().split()[0])
+    karbala = next(e for e in entities if e["slug"] == "karbala")
+    assert karbala["parent"] == "karbala-governorate" and karbala["country"] == "IQ"
+    geo = json.loads((out / "data/locations.geojson").read_text())
+    assert geo["type"] == "FeatureCollection" and geo["features"]
+    located = {e["slug"]: e for e in entities if e["kind"] == "location" and e["coordinates"]}
+    assert {f["properties"]["slug"] for f in geo["features"]} == set(located)
+    for feature in geo["features"]:
+        lon, lat = feature["geometry"]["coordinates"]
+        assert feature["type"] == "Feature" and feature["geometry"]["type"] == "Point"
+        assert [lat, lon] == located[feature["properties"]["slug"]]["coordinates"]
+        assert -90 <= lat <= 90 and -180 <= lon <= 180
