@@ -381,7 +381,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print_diagnostics(result.diagnostics)
 
         def report(result: BuildResult) -> None:
-            stamp = datetime.now().strftime("%H:%M:%S")
+            stamp = datetime.now().astimezone().strftime("%H:%M:%S")
             if result.ok:
                 print(f"{stamp} rebuilt: {result.stats.reports} reports, "
                       f"{sum(t for _, t in result.timings):.2f} s", flush=True)
@@ -396,7 +396,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     app = SiteApp(config, live=live)
     server = make_wsgi_server(app, args.host, args.port)
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), int(server.server_address[1])
     print(f"Serving {config.output_path} at http://{host}:{port}{config.base_path} "
           "(Ctrl-C to stop)", flush=True)
     if args.host not in ("127.0.0.1", "localhost", "::1"):

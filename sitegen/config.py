@@ -94,10 +94,10 @@ def default_config(root: Path, **overrides: Any) -> SiteConfig:
 
 def _check_value(key: str, value: Any) -> tuple[Any, str | None]:
     """Validate one key's value; return (converted value, problem or None)."""
-    if key in ("title", "description", "base_url", "language", "timezone", "theme", "permalink",
-               "search_dir"):
-        if not isinstance(value, str):
-            return value, f"expected a string, got {type_name(value)}"
+    text_keys = ("title", "description", "base_url", "language", "timezone", "theme",
+                 "permalink", "search_dir")
+    if key in text_keys and not isinstance(value, str):
+        return value, f"expected a string, got {type_name(value)}"
     if key in ("content_dir", "output_dir"):
         if not isinstance(value, str | Path) or not str(value).strip():
             return value, f"expected a folder path, got {type_name(value)}"

@@ -160,7 +160,7 @@ class _Checker:
                                         f"missing required key '{key}'", 2, 1))
             return None
         value = data[key]
-        if isinstance(value, bool) or isinstance(value, list | dict):
+        if isinstance(value, bool | list | dict):
             self.err(key, "frontmatter.type", f"{key}: expected text, got {type_name(value)}")
             return None
         text = str(value).strip()

@@ -337,7 +337,7 @@ class PageJob:
 
 def page_jobs(site: Site, view: SiteView) -> Iterator[PageJob]:
     """Every page of the site, in a stable order."""
-    common = {"site": view, "sitegen_version": __version__}
+    common: dict[str, Any] = {"site": view, "sitegen_version": __version__}
     size = site.config.page_size
     for page in paginate(site.reports, size, ""):
         url = page.page_url(page.number)

@@ -21,13 +21,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from jinja2 import Environment
 
-from sitegen import render, slugs
+from sitegen import __version__, render, slugs
 from sitegen.config import SiteConfig
 from sitegen.search.query import SearchIndex, SearchRequest, SearchResults
 from sitegen.themes import theme_chain
@@ -181,8 +181,10 @@ class SiteApp:
                 raise BadRequest("400 Bad Request", f"{name}: expected a number 1-{high}")
             return int(value)
 
-        sort = one("sort") or "relevance"
-        if sort not in ("relevance", "date"):
+        sort: Literal["relevance", "date"] = "relevance"
+        if one("sort") == "date":
+            sort = "date"
+        elif one("sort") not in (None, "relevance"):
             raise BadRequest("400 Bad Request", "sort: expected relevance or date")
         return SearchRequest(
             q=one("q") or "", actors=tuple(params.get("actor", [])),
@@ -207,7 +209,7 @@ class SiteApp:
                           ("Cache-Control", "no-store")], html
 
     def search_page(self, request: SearchRequest, results: SearchResults) -> SearchPage:
-        def link(base: SearchRequest = request, **changes: Any) -> str:
+        def link(base: SearchRequest = request, /, **changes: Any) -> str:
             state: dict[str, Any] = {"q": base.q, "actor": list(base.actors),
                                      "location": list(base.locations),
                                      "sort": base.sort if base.sort != "relevance" else "",
@@ -236,7 +238,7 @@ class SiteApp:
         return SearchPage(
             site=self.site_view(), page_url="search/", page_title=(
                 f"Search: {request.q}" if request.q else "Search"),
-            sitegen_version=render.__version__, query=request.q, results=results,
+            sitegen_version=__version__, query=request.q, results=results,
             filters=tuple(filters), actor_facets=facets("actor", "actors"),
             location_facets=facets("location", "locations"),
             prev_url=link(page=str(results.page - 1)) if results.page > 1 else None,

@@ -66,7 +66,7 @@ ALLOWED: dict[str, set[str]] = {
     # Watch mode: rebuilds through build.py and records the outcome for the server.
     "sitegen.watch": {"sitegen.build", "sitegen.config", "sitegen.diagnostics"},
     # The server renders its search page with the theme and may call build.py to rebuild.
-    "sitegen.server": {"sitegen.build", "sitegen.config", "sitegen.render", "sitegen.slugs",
+    "sitegen.server": {"sitegen", "sitegen.build", "sitegen.config", "sitegen.render", "sitegen.slugs",
                        "sitegen.search.query", "sitegen.themes", "sitegen.watch"},
     # cli check --fix edits front matter with sitegen.entities.add_to_front_matter.
     "sitegen.cli": {"sitegen", "sitegen.build", "sitegen.config", "sitegen.diagnostics",

@@ -1,6 +1,6 @@
 """The search analyzer (sitegen.search.analysis) and index writer (sitegen.search.index)."""
 
-# ruff: noqa: RUF001  (the analysis tests are about look-alike letters)
+
 from __future__ import annotations
 
 import json

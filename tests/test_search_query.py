@@ -1,7 +1,7 @@
 """Searching a built index (sitegen.search.query): syntax, filters, facets, paging,
 suggestions, excerpts, limits and hostile input."""
 
-# ruff: noqa: RUF001  (queries with look-alike letters on purpose)
+
 from __future__ import annotations
 
 import json

@@ -6,7 +6,7 @@ give exactly the terms of sitegen.search.analysis.analyze (folding, tokenizer, s
 and whoosh's Porter stemmer), and its query engine must find the right documents.
 """
 
-# ruff: noqa: RUF001  (the analysis tests are about look-alike letters)
+
 from __future__ import annotations
 
 import bisect

@@ -73,7 +73,7 @@ def test_api_actor_filter_accepts_any_spelling(server: tuple[str, int]) -> None:
 
 
 def test_html_search_page_has_results_facets_and_filters(server: tuple[str, int]) -> None:
-    status, headers, body = get(server, "/search/?q=rockets")
+    status, _, body = get(server, "/search/?q=rockets")
     assert status == 200
     soup = BeautifulSoup(body, "html.parser")
     hits = [a["href"] for a in soup.select("#search-results .report-item-title a")]
@@ -169,10 +169,10 @@ def test_head_has_no_body(server: tuple[str, int]) -> None:
 
 
 def test_misspelled_actor_filter_suggests_a_working_search(server: tuple[str, int]) -> None:
-    status, _, body = get(server, "/search/?actor=Kataib+Hezbolah")
+    _, _, body = get(server, "/search/?actor=Kataib+Hezbolah")
     soup = BeautifulSoup(body, "html.parser")
     link = soup.select_one(".suggestion a")
     assert link is not None and link.get_text() == "Kataib Hezbollah"
-    status, _, body = get(server, link["href"])
+    _, _, body = get(server, link["href"])
     soup = BeautifulSoup(body, "html.parser")
     assert int(soup.select_one("#results-count").get_text().split()[0]) > 5
