@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from typing import Any
 
 import markdown as md
@@ -47,16 +48,27 @@ def _toc_slug(value: str, separator: str) -> str:
     return slugify_name(value)
 
 
+_PARSERS = threading.local()  # one parser per thread, reset before each document
+
+
+def _parser() -> md.Markdown:
+    parser: md.Markdown | None = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = md.Markdown(
+            extensions=EXTENSIONS,
+            extension_configs={"toc": {"slugify": _toc_slug, "toc_depth": "1-4"},
+                               "footnotes": {"BACKLINK_TEXT": "↩"}},
+            output_format="html",
+        )
+        _PARSERS.parser = parser
+    return parser.reset()
+
+
 def render_markdown(body: str, allow_raw_html: bool = False,
                     base_path: str = "/") -> RenderedBody:
     """Render one report body. Root-relative links (``/reports/...``) get the site's base
     path, so they keep working when the site is published under a sub-path."""
-    parser = md.Markdown(
-        extensions=EXTENSIONS,
-        extension_configs={"toc": {"slugify": _toc_slug, "toc_depth": "1-4"},
-                           "footnotes": {"BACKLINK_TEXT": "↩"}},
-        output_format="html",
-    )
+    parser = _parser()
     # The page title is the only h1: a body's "# Heading" becomes an h2.
     raw = _H1.sub(r"<\1h2", parser.convert(body))
     clean = raw if allow_raw_html else sanitize_html(raw)

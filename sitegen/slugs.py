@@ -13,6 +13,7 @@ and percent-encodes, ``output_relpath`` maps them to files.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -32,6 +33,7 @@ def _has_latin(text: str) -> bool:
     return any(ch.isalpha() and unicodedata.name(ch, "").startswith("LATIN") for ch in text)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def slugify_name(name: str) -> str:
     """The slug of a name or title. Never empty, never contains '/' or '..'."""
     cleaned = unicodedata.normalize("NFKC", name).translate(_APOSTROPHES)
