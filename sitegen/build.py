@@ -7,6 +7,7 @@ before anything touches ``output/``. ``check`` runs the same stages and writes n
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from sitegen.config import SiteConfig
 from sitegen.diagnostics import Diagnostic, error, has_errors, sort_key
 from sitegen.entities import MentionFinder, MentionFix, check_mentions, load_registry
 from sitegen.markdown import render_markdown
+from sitegen.model import RenderedBody
+from sitegen.parallel import ordered_map
 from sitegen.search.analysis import analyze
 from sitegen.search.index import build_index
 from sitegen.search.static import build_static_index
@@ -62,11 +65,17 @@ def _noop(stage: str, done: int, total: int) -> None:
     return None
 
 
+def _body_html(allow_raw_html: bool, base_path: str, doc: content.SourceDoc) -> RenderedBody:
+    return render_markdown(doc.body, allow_raw_html, base_path)
+
+
 def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
-          progress: Progress | None = None, now: datetime | None = None) -> BuildResult:
+          progress: Progress | None = None, now: datetime | None = None,
+          jobs: int = 1) -> BuildResult:
     """Build the site described by ``config``. With ``write=False`` this is ``sitegen check``:
     every stage runs (templates included) and nothing is written. ``now`` (default: the
-    clock) only dates an empty feed, so builds of the same input are identical."""
+    clock) only dates an empty feed, so builds of the same input are identical. ``jobs`` worker
+    processes share the Markdown and page rendering; the output does not depend on it."""
     report = progress or _noop
     timer = _Timer()
     diags: list[Diagnostic] = []
@@ -96,10 +105,10 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
             diags += found
             fixes.extend(fixed)
     timer.lap("load")
+    to_html = functools.partial(_body_html, config.allow_raw_html, config.base_path)
     bodies = []
-    for i, doc in enumerate(docs):
-        body = render_markdown(doc.body, config.allow_raw_html, config.base_path)
-        bodies.append((doc, body))
+    for i, body in enumerate(ordered_map(to_html, docs, jobs)):
+        bodies.append((docs[i], body))
         report("markdown", i + 1, len(docs))
     timer.lap("markdown")
     if has_errors(diags, strict):
@@ -120,7 +129,7 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
     pages = 0
     paths: list[str] = []
     try:
-        for item in render.render_site(site, env):
+        for item in render.render_site(site, env, jobs=jobs):
             if isinstance(item, Diagnostic):
                 diags.append(item)
                 continue

@@ -18,6 +18,7 @@ from sitegen.build import BuildResult, Progress, build
 from sitegen.config import SiteConfig, load_config
 from sitegen.diagnostics import Diagnostic, Severity, has_errors
 from sitegen.entities import MentionFix, add_to_front_matter
+from sitegen.parallel import default_jobs
 from sitegen.slugs import slugify_name
 
 
@@ -54,6 +55,9 @@ def make_parser() -> argparse.ArgumentParser:
         p.add_argument("--strict", action="store_true", help="treat warnings as errors")
         p.add_argument("--quiet", "-q", action="store_true",
                        help="print only problems, no summary or progress bar")
+        p.add_argument("--jobs", "-j", type=_positive, default=default_jobs(), metavar="N",
+                       help="worker processes for Markdown and pages (default: all cores, "
+                            f"{default_jobs()} here); the output is the same for any N")
 
     p = sub.add_parser("build", help="build the site into the output folder",
                        description="Build the site into a staging folder and swap it into the "
@@ -129,6 +133,12 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
 def _iso_date(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -193,7 +203,8 @@ def _run(args: argparse.Namespace, write: bool) -> tuple[int, BuildResult | None
         return 1, None
     show_bar = not args.quiet and sys.stderr.isatty()
     with progress_bar(show_bar) as progress:
-        result = build(config, strict=args.strict, write=write, progress=progress)
+        result = build(config, strict=args.strict, write=write, progress=progress,
+                       jobs=args.jobs)
     all_diags = [*diags, *result.diagnostics]
     print_diagnostics(all_diags, args.strict)
     return (0 if result.ok else 1), result
@@ -218,7 +229,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     with progress_bar(show_bar) as progress:
         # --strict is applied below, to what is left after REPORT filtering and --fix, so
         # warnings that are filtered out or fixed never stop the later stages.
-        result = build(config, write=False, progress=progress)
+        result = build(config, write=False, progress=progress, jobs=args.jobs)
     wanted = {p.resolve() for p in args.reports}
 
     def chosen(shown: str) -> bool:  # diagnostics show "<content folder>/<path inside it>"

@@ -154,10 +154,12 @@ def site_feed(site: Site, now: datetime) -> OutputFile:
 
 
 def term_feeds(site: Site, now: datetime) -> Iterator[OutputFile]:
-    """``actors/<slug>/feed.xml`` and ``locations/<slug>/feed.xml``: newest 50 of each term."""
+    """``actors/<slug>/feed.xml`` and ``locations/<slug>/feed.xml``: the newest 50 reports of
+    each term's page (for a location, with those of the places below it)."""
     for kind in KINDS:
         for term in site.terms(kind):
-            yield _feed(site, term.reports, url=feed_url(kind, term.slug),
+            listed = tuple(item.report for item in term.listing)
+            yield _feed(site, listed, url=feed_url(kind, term.slug),
                         title=f"{site.config.title}: {term.name}", alternate=term.url, now=now)
 
 
@@ -170,7 +172,9 @@ def _feed(site: Site, reports: Sequence[Report], *, url: str, title: str, altern
     _sub(root, "title", title)
     if config.description:
         _sub(root, "subtitle", config.description)
-    _sub(root, "updated", isoformat(max(map(updated_at, entries), default=now)))
+    # An empty feed is dated by the newest report of the site, so builds stay reproducible.
+    newest = max(map(updated_at, entries or site.reports[:1]), default=now)
+    _sub(root, "updated", isoformat(newest))
     _sub(root, "link", rel="self", type="application/atom+xml",
          href=absolute_url(config, url))
     _sub(root, "link", rel="alternate", type="text/html",

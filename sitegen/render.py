@@ -8,6 +8,7 @@ the fields of their page's context dataclass, documented by each field's ``help`
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import traceback
@@ -35,6 +36,7 @@ from sitegen import __version__, slugs
 from sitegen.diagnostics import Diagnostic, error
 from sitegen.files import OutputFile
 from sitegen.model import CoTerm, Listed, Report, Site, Term, TermKind, YearArchive
+from sitegen.parallel import ordered_map
 from sitegen.related import reading_minutes, related_reports
 from sitegen.svg import MapPlace, format_coordinates, locator_map, year_bars
 from sitegen.themes import builtin_theme
@@ -434,13 +436,14 @@ def render_page(env: Environment, job: PageJob) -> OutputFile | Diagnostic:
     return OutputFile(slugs.output_relpath(job.url), text.encode("utf-8"), origin=job.url)
 
 
-def render_site(site: Site, env: Environment,
-                on_page: Callable[[], None] | None = None) -> Iterator[OutputFile | Diagnostic]:
-    """Render every page. Yields files, or a diagnostic per template error (each once)."""
+def render_site(site: Site, env: Environment, on_page: Callable[[], None] | None = None,
+                jobs: int = 1) -> Iterator[OutputFile | Diagnostic]:
+    """Render every page, over ``jobs`` processes. Yields files in a fixed order, or a
+    diagnostic per template error (each once)."""
     view = site_view(site)
     seen: set[tuple[str, int | None, str]] = set()
-    for job in page_jobs(site, view):
-        result = render_page(env, job)
+    work = list(page_jobs(site, view))
+    for result in ordered_map(functools.partial(render_page, env), work, jobs, chunk=32):
         if on_page is not None:
             on_page()
         if isinstance(result, Diagnostic):
