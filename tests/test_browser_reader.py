@@ -189,3 +189,18 @@ def test_axe_finds_no_serious_violations(browser: Any, site_url: str, scheme: st
         assert landmarks == {"h1": 1, "main": 1, "lang": "en", "imgsWithoutAlt": 0}, name
     context.close()
     assert problems == {}
+
+
+def test_filter_box_narrows_the_actor_list(page: Any, site_url: str) -> None:
+    page.goto(site_url + "/actors/")
+    page.wait_for_selector(".term-filter:not([hidden])")
+    total = page.locator(".term-list li").count()
+    page.fill("#term-filter-q", "kataib hizb")  # an alias with the apostrophe folded away
+    visible = page.eval_on_selector_all(".term-list li:not([hidden]) a",
+                                        "els => els.map(e => e.textContent)")
+    assert visible == ["Kataib Hezbollah"]
+    assert page.text_content("#term-filter-status") == f"1 of {total} shown"
+    page.fill("#term-filter-q", "zzzz")
+    assert page.locator(".term-filter-empty").is_visible()
+    page.fill("#term-filter-q", "")
+    assert page.locator(".term-list li:not([hidden])").count() == total
