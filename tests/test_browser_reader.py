@@ -3,8 +3,8 @@ archive served by ``sitegen serve``'s WSGI app: navigation, server search with f
 keyboard use, the 404 page, accessibility (axe-core, both colour schemes), no horizontal
 overflow at phone and desktop widths, and the README screenshots.
 
-Screenshots go to a temporary folder; set SITEGEN_SCREENSHOTS=docs/screenshots to refresh the
-README's (see README "Development").
+Screenshots go to a temporary folder; to refresh the README's, run
+``SITEGEN_SCREENSHOTS=docs/screenshots ./scripts/test -k screenshots`` (README "Development").
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ PAGE_KINDS = {
     "not-found": "/no/such/page/",
 }
 WIDTHS = {"phone": 360, "desktop": 1280}
+README_SHOTS = {("home", "desktop"), ("actor", "desktop"), ("search-results", "desktop"),
+                ("report", "phone")}
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +160,8 @@ def test_no_horizontal_overflow_and_screenshots(browser: Any, site_url: str, wid
         extra = pg.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         if extra > 0:
             overflowing[name] = extra
-        if name in ("home", "actor", "search-results", "report"):
-            pg.screenshot(path=str(out / f"{name}-{width}.png"))
+        if (name, width) in README_SHOTS:
+            pg.screenshot(path=str(out / f"{name}-{width}.jpg"), type="jpeg", quality=60)
     context.close()
     assert overflowing == {}
 
