@@ -4,7 +4,7 @@ keyboard use, the 404 page, accessibility (axe-core, both colour schemes), no ho
 overflow at phone and desktop widths, and the README screenshots.
 
 Screenshots go to a temporary folder; to refresh the README's, run
-``SITEGEN_SCREENSHOTS=docs/screenshots ./scripts/test -k screenshots`` (README "Development").
+``SITEGEN_SCREENSHOTS=docs/screenshots .venv/bin/python -m pytest tests/test_browser_reader.py -k screenshots`` (README "Development").
 """
 
 from __future__ import annotations
