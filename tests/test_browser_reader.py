@@ -171,6 +171,9 @@ def test_axe_finds_no_serious_violations(browser: Any, site_url: str, scheme: st
     assert AXE.is_file(), "run ./scripts/test, which installs axe-core from npm"
     context = browser.new_context(color_scheme=scheme, bypass_csp=True)
     pg = context.new_page()
+    foreign: list[str] = []  # no fonts, scripts or images from anywhere else
+    pg.on("request", lambda r: None if r.url.startswith((site_url, "data:"))
+          else foreign.append(r.url))
     problems: dict[str, list[str]] = {}
     for name, path in PAGE_KINDS.items():
         pg.goto(site_url + path)
@@ -186,11 +189,17 @@ def test_axe_finds_no_serious_violations(browser: Any, site_url: str, scheme: st
         landmarks = pg.evaluate("""() => ({
             h1: document.querySelectorAll('h1').length,
             main: document.querySelectorAll('main').length,
+            banner: document.querySelectorAll('body > header').length,
+            nav: document.querySelectorAll('nav[aria-label="Main"]').length,
+            footer: document.querySelectorAll('body > footer').length,
+            skip: document.querySelectorAll('a.skip-link[href="#main"]').length,
             lang: document.documentElement.lang,
             imgsWithoutAlt: document.querySelectorAll('img:not([alt])').length})""")
-        assert landmarks == {"h1": 1, "main": 1, "lang": "en", "imgsWithoutAlt": 0}, name
+        assert landmarks == {"h1": 1, "main": 1, "banner": 1, "nav": 1, "footer": 1, "skip": 1,
+                             "lang": "en", "imgsWithoutAlt": 0}, name
     context.close()
     assert problems == {}
+    assert foreign == []
 
 
 def test_filter_box_narrows_the_actor_list(page: Any, site_url: str) -> None:
