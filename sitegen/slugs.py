@@ -22,6 +22,7 @@ from typing import Literal
 from urllib.parse import quote
 
 from slugify import slugify
+from text_unidecode import unidecode
 
 _APOSTROPHES = dict.fromkeys(map(ord, "'’‘ʼʻ`´ʹ′"), None)  # noqa: RUF001
 _NOT_WORD = re.compile(r"[^\w]+|_+")
@@ -38,7 +39,11 @@ def slugify_name(name: str) -> str:
     """The slug of a name or title. Never empty, never contains '/' or '..'."""
     cleaned = unicodedata.normalize("NFKC", name).translate(_APOSTROPHES)
     if _has_latin(cleaned) or not any(ch.isalnum() for ch in cleaned):
-        slug = slugify(cleaned, max_length=80, word_boundary=True, save_order=True)
+        # Transliterate here with text-unidecode (python-slugify's own dependency): slugify
+        # would switch to the Unidecode package whenever that happens to be installed, and
+        # URLs must not depend on what else is in the environment.
+        ascii_text = unidecode(cleaned).translate(_APOSTROPHES)
+        slug = slugify(ascii_text, max_length=80, word_boundary=True, save_order=True)
     else:
         # Non-Latin script: keep letters and marks (Arabic harakat, Devanagari signs).
         kept = "".join(ch if (ch.isalnum() or unicodedata.category(ch).startswith("M"))

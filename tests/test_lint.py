@@ -15,7 +15,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff() -> None:
-    result = run("ruff", "check", "sitegen", "tests", "scripts")
+    result = run("ruff", "check", "sitegen", "tests", "scripts", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

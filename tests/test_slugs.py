@@ -120,3 +120,21 @@ def test_href_adds_base_path_and_percent_encodes() -> None:
     assert href("/", "actors/كتائب/") == "/actors/%D9%83%D8%AA%D8%A7%D8%A6%D8%A8/"
     assert href("/sub/", "https://example.org/x") == "https://example.org/x"
     assert href("/sub/", "#top") == "#top"
+
+
+def test_slugs_do_not_depend_on_the_unidecode_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    """python-slugify prefers Unidecode when installed; sitegen transliterates first, so a
+    different transliterator behind slugify cannot change any URL."""
+    import importlib
+
+    from sitegen import slugs
+
+    impl = importlib.import_module("slugify.slugify")  # the module, not the function
+
+    names = ["Kata'ib Hezbollah", "Ministère des Armées", "Ḥalab", "Saint-Étienne", "Łódź",
+             "Ğazze", "Þórshöfn", "N'Djamena", "Straße"]
+    expected = [slugs.slugify_name(n) for n in names]
+    slugs.slugify_name.cache_clear()
+    monkeypatch.setattr(impl, "_transliterate", lambda text, backend: text.upper() + "-zz")
+    assert [slugs.slugify_name(n) for n in names] == expected
+    slugs.slugify_name.cache_clear()
