@@ -81,7 +81,7 @@ ALLOWED: dict[str, set[str]] = {
 THIRD_PARTY: dict[str, set[str]] = {
     "sitegen.yamlutil": {"yaml"},
     "sitegen.config": {"babel"},
-    "sitegen.slugs": {"slugify"},
+    "sitegen.slugs": {"slugify", "text_unidecode"},
     "sitegen.markdown": {"markdown", "nh3"},
     "sitegen.render": {"jinja2", "markupsafe", "babel"},
     "sitegen.search.analysis": {"whoosh"},
