@@ -7,6 +7,7 @@ before anything touches ``output/``. ``check`` runs the same stages and writes n
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Callable
@@ -18,11 +19,11 @@ from sitegen import content, model, output, publish, render
 from sitegen.config import SiteConfig
 from sitegen.diagnostics import Diagnostic, error, has_errors, sort_key
 from sitegen.entities import MentionFinder, MentionFix, check_mentions, load_registry
-from sitegen.markdown import render_markdown
+from sitegen.markdown import MarkdownTooComplex, render_markdown
 from sitegen.model import RenderedBody
-from sitegen.parallel import ordered_map
+from sitegen.parallel import in_background, ordered_map
 from sitegen.search.analysis import analyze
-from sitegen.search.index import build_index
+from sitegen.search.index import IndexStats, build_index
 from sitegen.search.static import build_static_index
 from sitegen.themes import theme_chain
 
@@ -65,8 +66,21 @@ def _noop(stage: str, done: int, total: int) -> None:
     return None
 
 
-def _body_html(allow_raw_html: bool, base_path: str, doc: content.SourceDoc) -> RenderedBody:
-    return render_markdown(doc.body, allow_raw_html, base_path)
+def _settle(pending: Callable[[], IndexStats] | None) -> None:
+    """Wait for a background index before its staging folder is deleted; its result no
+    longer matters."""
+    if pending is not None:
+        with contextlib.suppress(Exception):
+            pending()
+
+
+def _body_html(allow_raw_html: bool, base_path: str, time_limit: float,
+               doc: content.SourceDoc) -> RenderedBody | Diagnostic:
+    try:
+        return render_markdown(doc.body, allow_raw_html, base_path, time_limit)
+    except MarkdownTooComplex as exc:  # a value, not an exception, across worker processes
+        line = doc.body_line + (exc.line - 1 if exc.line else 0)
+        return error("markdown.too-complex", doc.path, exc.message, line)
 
 
 def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
@@ -93,7 +107,9 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
     if has_errors(diags):
         return result(False)
 
-    docs, found = content.load_sources(config.content_path, config.tz)
+    docs, found = content.load_sources(config.content_path, config.tz,
+                                       max_report_bytes=config.max_report_bytes,
+                                       max_front_matter_bytes=config.max_front_matter_bytes)
     diags += found
     registry, found = load_registry(config.content_path)
     diags += found
@@ -105,18 +121,27 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
             diags += found
             fixes.extend(fixed)
     timer.lap("load")
-    to_html = functools.partial(_body_html, config.allow_raw_html, config.base_path)
+    to_html = functools.partial(_body_html, config.allow_raw_html, config.base_path,
+                                config.markdown_time_limit)
     bodies = []
     for i, body in enumerate(ordered_map(to_html, docs, jobs)):
-        bodies.append((docs[i], body))
+        if isinstance(body, Diagnostic):
+            diags.append(body)
+        else:
+            bodies.append((docs[i], body))
         report("markdown", i + 1, len(docs))
     timer.lap("markdown")
     if has_errors(diags, strict):
         return result(False)
 
-    descriptions = {(e.kind, e.slug): render_markdown(e.description, False,
-                                                      config.base_path).html
-                    for e in (*registry.actors, *registry.locations) if e.description}
+    descriptions = {}
+    for e in (*registry.actors, *registry.locations):
+        if e.description:
+            try:
+                descriptions[(e.kind, e.slug)] = render_markdown(
+                    e.description, False, config.base_path, config.markdown_time_limit).html
+            except MarkdownTooComplex as exc:
+                diags.append(error("markdown.too-complex", e.path, exc.message, e.line))
     site, found = model.build_site(config, bodies, registry, descriptions)
     diags += found
     timer.lap("model")
@@ -125,10 +150,17 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
 
     env = render.make_env(chain, config.base_path, config.language, config.base_url)
     total = render.count_pages(site)
-    stage = output.Staging(config.output_path) if write else None
+    stage: output.Staging | None = None
+    pending: Callable[[], IndexStats] | None = None  # the index, when written in the background
     pages = 0
     paths: list[str] = []
     try:
+        # inside the try: a staging folder that cannot be made is an output.write error
+        stage = output.Staging(config.output_path) if write else None
+        if stage is not None and jobs > 1:
+            # The Whoosh index is single-threaded: write it in a forked process meanwhile.
+            pending = in_background(build_index, site.reports, site.actors + site.locations,
+                                    stage.subdir(config.search_dir))
         for item in render.render_site(site, env, jobs=jobs):
             if isinstance(item, Diagnostic):
                 diags.append(item)
@@ -147,6 +179,7 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
         timer.lap("publish")
         if has_errors(diags, strict) or stage is None:
             if stage is not None:
+                _settle(pending)
                 stage.abort()
             return result(not has_errors(diags, strict), _stats(site, docs, pages, None), site)
         for theme in chain:
@@ -157,8 +190,11 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
         timer.lap("static")
         stage.write_all(build_static_index(site.reports, site.actors, site.locations, analyze))
         timer.lap("static search")
-        indexed = build_index(site.reports, site.actors + site.locations,
-                              stage.subdir(config.search_dir))
+        if pending is not None:
+            indexed, pending = pending(), None
+        else:
+            indexed = build_index(site.reports, site.actors + site.locations,
+                                  stage.subdir(config.search_dir))
         diags.extend(indexed.diagnostics)
         timer.lap("search index")
         if has_errors(diags, strict):
@@ -167,11 +203,13 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
         stage.commit()
         timer.lap("swap")
     except (output.OutputError, OSError) as exc:
+        _settle(pending)
         if stage is not None:
             stage.abort()
         diags.append(output_error(config.output_path, exc))
         return result(False)
     except BaseException:
+        _settle(pending)
         if stage is not None:
             stage.abort()
         raise

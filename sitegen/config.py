@@ -63,6 +63,16 @@ class SiteConfig:
         "A location's page also lists the reports of the places below it in the location "
         "registry (content/_data/locations.yaml), marked as such: Iraq lists reports tagged "
         "only Karbala."))
+    max_report_bytes: int = field(default=2 * 1024 * 1024, metadata=_help(
+        "Largest report file sitegen reads, in bytes (default 2 MiB). A larger file is an error "
+        "(content.too-large) and is never read into memory."))
+    max_front_matter_bytes: int = field(default=64 * 1024, metadata=_help(
+        "Largest front matter of a report, in bytes (default 64 KiB); over it is an error "
+        "(content.too-large)."))
+    markdown_time_limit: float = field(default=10.0, metadata=_help(
+        "Longest one report body may take to turn into HTML, in seconds. Python-Markdown is "
+        "very slow on some pathological input (thousands of nested brackets or list levels); "
+        "such a report is an error (markdown.too-complex) instead of a hung build."))
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), metadata=_help(
         "Free-form values for your templates, available as site.extra."))
 
@@ -110,6 +120,17 @@ def _check_value(key: str, value: Any) -> tuple[Any, str | None]:
             return value, f"expected a whole number, got {type_name(value)}"
         if not 1 <= value <= 10_000:
             return value, f"expected a number from 1 to 10000, got {value}"
+    if key in ("max_report_bytes", "max_front_matter_bytes"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return value, f"expected a whole number of bytes, got {type_name(value)}"
+        if not 1024 <= value <= 1 << 30:
+            return value, f"expected a number of bytes from 1024 to {1 << 30}, got {value}"
+    if key == "markdown_time_limit":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return value, f"expected a number of seconds, got {type_name(value)}"
+        if not 0.1 <= value <= 3600:
+            return value, f"expected a number of seconds from 0.1 to 3600, got {value}"
+        return float(value), None
     if key == "extra":
         if not isinstance(value, dict):
             return value, f"expected a mapping, got {type_name(value)}"
@@ -136,7 +157,11 @@ def _check_value(key: str, value: Any) -> tuple[Any, str | None]:
                            f"use {', '.join('{' + n + '}' for n in PERMALINK_FIELDS)}")
         if "slug" not in names:
             return value, "must contain {slug}"
-        if not value.endswith("/") or value.startswith("/") or ".." in value.split("/"):
+        parts = value.split("/")[:-1]
+        if (not value.endswith("/") or value.startswith("/")
+                or any(p in ("", ".", "..") for p in parts)
+                or re.search(r"[\\?#%\x00-\x1f\x7f]", value)):
+            # also no '..', '.', '//', '\\', '?', '#', '%' or control characters
             return value, "must be a relative path ending in '/', e.g. reports/{year}/{slug}/"
     if key == "search_dir" and (not re.fullmatch(r"[\w.-]+", value) or value in (".", "..")):
         return value, "expected a plain folder name such as _search"

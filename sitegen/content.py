@@ -7,6 +7,7 @@ with the file, line and column. ``load_sources`` is the only function here that 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ REPORT_SUFFIXES = (".md", ".markdown")
 KNOWN_KEYS = ("title", "date", "updated", "actors", "locations", "tags", "summary", "source",
               "source_url", "author", "slug", "draft", "aliases")
 _FENCE = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
+# Defaults of the settings of the same names (config.py); a test keeps the two in step.
+MAX_FRONT_MATTER_BYTES = 64 * 1024
+MAX_REPORT_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +66,62 @@ def is_report_path(relpath: Path) -> bool:
 
 def discover(content_dir: Path) -> list[Path]:
     """Report files under ``content_dir``, as sorted relative paths."""
-    found = []
-    for path in content_dir.rglob("*"):
-        rel = path.relative_to(content_dir)
-        if is_report_path(rel) and path.is_file():
-            found.append(rel)
-    return sorted(found, key=lambda p: p.as_posix())
+    return scan(content_dir)[0]
+
+
+def scan(content_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
+    """Report files under ``content_dir`` (sorted relative paths), and the symbolic links that
+    were refused: a report or folder that links outside the content folder would let a
+    contributor publish any file the build can read (``content.symlink-escape``), and a
+    dangling link is a report that cannot be read. Links that stay inside are followed for
+    files; linked folders are not entered (their reports are already found at their real
+    place)."""
+    root = Path(os.path.realpath(content_dir))
+    found: list[Path] = []
+    diags: list[Diagnostic] = []
+    stack = [Path()]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(content_dir / folder), key=lambda e: e.name)
+        except OSError as exc:
+            diags.append(error("content.read", _shown(content_dir, folder),
+                               f"cannot read folder: {exc.strerror}"))
+            continue
+        for entry in entries:
+            rel = folder / entry.name
+            if entry.name.startswith(("_", ".")):
+                continue
+            link = entry.is_symlink()
+            is_dir = entry.is_dir()  # follows links
+            if not is_dir and not is_report_path(rel):
+                continue
+            if link:
+                target = Path(os.path.realpath(entry.path))
+                if not target.is_relative_to(root):
+                    diags.append(_escape(content_dir, rel, target))
+                    continue
+                if not is_dir and not target.exists():
+                    diags.append(error("content.read", _shown(content_dir, rel),
+                                       f"is a broken symbolic link (to {target})"))
+                    continue
+            if is_dir:
+                if not link:
+                    stack.append(rel)
+            elif entry.is_file():
+                found.append(rel)
+    return sorted(found, key=lambda p: p.as_posix()), diags
+
+
+def _shown(content_dir: Path, rel: Path) -> str:
+    """How diagnostics name a path: the content folder's name, then the path inside it."""
+    return (Path(content_dir.name) / rel).as_posix()
+
+
+def _escape(content_dir: Path, rel: Path, target: Path) -> Diagnostic:
+    return error("content.symlink-escape", _shown(content_dir, rel),
+                 f"is a symbolic link to {target}, outside the content folder; sitegen reads "
+                 "only files inside it (copy the file in instead)")
 
 
 def split_front_matter(text: str, path: str) -> tuple[str, str, int] | Diagnostic:
@@ -88,14 +142,24 @@ def split_front_matter(text: str, path: str) -> tuple[str, str, int] | Diagnosti
     return front, body, body_line
 
 
-def parse_document(text: str, path: str, tz: tzinfo) -> tuple[SourceDoc | None, list[Diagnostic]]:
-    """Parse one report's text (pure). ``tz`` applies to dates written without a time zone."""
+def parse_document(text: str, path: str, tz: tzinfo, *,
+                   max_front_matter_bytes: int = MAX_FRONT_MATTER_BYTES,
+                   ) -> tuple[SourceDoc | None, list[Diagnostic]]:
+    """Parse one report's text (pure). ``tz`` applies to dates written without a time zone.
+    Front matter over ``max_front_matter_bytes`` is an error, and so are YAML aliases in it
+    (see ``parse_yaml``)."""
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     split = split_front_matter(text, path)
     if isinstance(split, Diagnostic):
         return None, [split]
     front, body, body_line = split
-    doc, diags = parse_yaml(front, path, line_offset=1, code="frontmatter.yaml")
+    size = len(front.encode("utf-8", "surrogatepass"))
+    if size > max_front_matter_bytes:
+        return None, [error("content.too-large", path, f"the front matter is {size:,} bytes; "
+                            f"the limit is {max_front_matter_bytes:,} (max_front_matter_bytes in "
+                            "sitegen.yaml)", 2, 1)]
+    doc, diags = parse_yaml(front, path, line_offset=1, code="frontmatter.yaml",
+                            allow_aliases=False)
     if doc is None:
         return None, diags
     data = {} if doc.data is None else doc.data
@@ -252,27 +316,46 @@ def parse_when(value: str, tz: tzinfo) -> tuple[datetime, bool] | None:
     return parsed, True
 
 
-def load_sources(content_dir: Path, tz: tzinfo) -> tuple[list[SourceDoc], list[Diagnostic]]:
+def load_sources(content_dir: Path, tz: tzinfo, *, max_report_bytes: int = MAX_REPORT_BYTES,
+                 max_front_matter_bytes: int = MAX_FRONT_MATTER_BYTES,
+                 ) -> tuple[list[SourceDoc], list[Diagnostic]]:
     """Read and parse every report under ``content_dir``."""
     docs: list[SourceDoc] = []
-    diags: list[Diagnostic] = []
     if not content_dir.is_dir():
         return docs, [error("content.missing", str(content_dir), "content folder not found")]
-    for rel in discover(content_dir):
-        doc, found = load_source(content_dir, rel, tz)
+    found_paths, diags = scan(content_dir)
+    for rel in found_paths:
+        doc, found = load_source(content_dir, rel, tz, max_report_bytes=max_report_bytes,
+                                 max_front_matter_bytes=max_front_matter_bytes)
         diags.extend(found)
         if doc is not None:
             docs.append(doc)
     return docs, diags
 
 
-def load_source(content_dir: Path, rel: Path,
-                tz: tzinfo) -> tuple[SourceDoc | None, list[Diagnostic]]:
-    shown = (Path(content_dir.name) / rel).as_posix()
+def load_source(content_dir: Path, rel: Path, tz: tzinfo, *,
+                max_report_bytes: int = MAX_REPORT_BYTES,
+                max_front_matter_bytes: int = MAX_FRONT_MATTER_BYTES,
+                ) -> tuple[SourceDoc | None, list[Diagnostic]]:
+    """Read one report (``rel`` inside ``content_dir``) and parse it. A file that is, or
+    links to, something outside the content folder is refused; so is a file over
+    ``max_report_bytes``, before it is read."""
+    shown = _shown(content_dir, rel)
+    path = content_dir / rel
+    target = Path(os.path.realpath(path))
+    if not target.is_relative_to(Path(os.path.realpath(content_dir))):
+        return None, [_escape(content_dir, rel, target)]
     try:
-        raw = (content_dir / rel).read_bytes()
+        with path.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            raw = file.read(max_report_bytes + 1) if size <= max_report_bytes else b""
     except OSError as exc:
         return None, [error("content.read", shown, f"cannot read file: {exc.strerror}")]
+    if size > max_report_bytes or len(raw) > max_report_bytes:
+        size = max(size, len(raw))
+        return None, [error("content.too-large", shown, f"the file is {size:,} bytes; the "
+                            f"limit is {max_report_bytes:,} (max_report_bytes in sitegen.yaml)",
+                            1)]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -281,7 +364,7 @@ def load_source(content_dir: Path, rel: Path,
         return None, [error("content.encoding", shown,
                             f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as "
                             "UTF-8", line, col)]
-    return parse_document(text, shown, tz)
+    return parse_document(text, shown, tz, max_front_matter_bytes=max_front_matter_bytes)
 
 
 FRONT_MATTER_HELP: tuple[tuple[str, str, str], ...] = (

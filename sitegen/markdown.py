@@ -4,13 +4,21 @@
 Python-Markdown parser per call (parsers keep state between documents). The HTML is then
 cleaned by nh3 (the Rust ``ammonia`` sanitiser) with an allow-list, so raw HTML, event
 handler attributes and ``javascript:`` links in a report never reach a reader as live markup.
+
+Python-Markdown recurses on nested structure and is quadratic on some pathological input (a
+few thousand unclosed ``[`` take minutes). ``check_complexity`` refuses the known shapes in
+linear time, with a line number; a time limit and a ``RecursionError`` guard catch the rest.
+Either way the caller gets ``MarkdownTooComplex``, never a hang or a traceback.
 """
 
 from __future__ import annotations
 
+import ctypes
 import html
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import markdown as md
@@ -44,6 +52,30 @@ _ROOT_LINK = re.compile(r'\b(href|src)="/(?!/)')
 _BLOCK_END = re.compile(r"</(?:p|h[1-6]|li|td|th|pre|blockquote|dd|dt|figcaption)>|<br\s*/?>")
 
 
+MAX_NESTING = 32  # block quotes, list items and indentation (4 columns a level) on one line
+MAX_BRACKET_SCAN = 1_000_000  # characters scanned for the "]" of each "[" and ")" of each "]("
+MAX_FOOTNOTE_REFS = 200  # references to one footnote (each is checked against all before it)
+TIME_LIMIT = 10.0  # seconds; the default of the markdown_time_limit setting
+_PREFIX = re.compile(r"([ \t]*)(>|[-+*](?=[ \t]|$)|\d{1,9}[.)](?=[ \t]|$))?")
+_BRACKETS = re.compile(r"\\.|[][()]|\n[ \t]*(?=\n|$)", re.S)
+_FOOTNOTE_REF = re.compile(r"\[\^([^\]\s]+)\]")
+
+
+class MarkdownTooComplex(Exception):
+    """A body Python-Markdown cannot render within the limits. ``line`` is 1-based within the
+    body, or None when the problem has no one place (time, stack)."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+class _Timeout(BaseException):
+    """Raised inside the rendering thread when the time limit passes (a BaseException, so
+    no ``except Exception`` on the way swallows it)."""
+
+
 def _toc_slug(value: str, separator: str) -> str:
     return slugify_name(value)
 
@@ -64,13 +96,32 @@ def _parser() -> md.Markdown:
     return parser.reset()
 
 
-def render_markdown(body: str, allow_raw_html: bool = False,
-                    base_path: str = "/") -> RenderedBody:
+def render_markdown(body: str, allow_raw_html: bool = False, base_path: str = "/",
+                    time_limit: float = TIME_LIMIT) -> RenderedBody:
     """Render one report body. Root-relative links (``/reports/...``) get the site's base
-    path, so they keep working when the site is published under a sub-path."""
-    parser = _parser()
+    path, so they keep working when the site is published under a sub-path. Raises
+    ``MarkdownTooComplex`` for a body over the limits (see ``check_complexity``) or one that
+    takes longer than ``time_limit`` seconds."""
+    problem = check_complexity(body)
+    if problem is not None:
+        raise problem
+    try:
+        with _time_limit(time_limit):
+            parser = _parser()
+            converted = parser.convert(body)
+    except _Timeout:
+        _PARSERS.parser = None  # interrupted anywhere: do not reuse its state
+        raise MarkdownTooComplex(
+            f"the Markdown took more than {time_limit:g} s to turn into HTML "
+            "(markdown_time_limit in sitegen.yaml); split very long tables, lists or "
+            "paragraphs") from None
+    except RecursionError:
+        _PARSERS.parser = None
+        raise MarkdownTooComplex(
+            "the Markdown is nested too deeply for the parser (it ran out of stack); flatten "
+            "the deepest lists, quotes or definition lists") from None
     # The page title is the only h1: a body's "# Heading" becomes an h2.
-    raw = _H1.sub(r"<\1h2", parser.convert(body))
+    raw = _H1.sub(r"<\1h2", converted)
     clean = raw if allow_raw_html else sanitize_html(raw)
     if base_path != "/":
         clean = _ROOT_LINK.sub(lambda m: f'{m.group(1)}="{base_path}', clean)
@@ -103,3 +154,114 @@ def _flatten(tokens: list[dict[str, Any]]) -> list[Heading]:
                            title=html.unescape(_TAG.sub("", str(token["name"])))))
         out.extend(_flatten(token.get("children", [])))
     return out
+
+
+def check_complexity(body: str) -> MarkdownTooComplex | None:
+    """The first shape in ``body`` that Python-Markdown cannot render in reasonable time or
+    stack, found in linear time: a line nested more than ``MAX_NESTING`` levels (each ``>``,
+    list marker and 4 columns of indentation is a level; deep nesting exhausts the stack),
+    or a paragraph whose unclosed ``[`` make the link parser scan more than
+    ``MAX_BRACKET_SCAN`` characters (each ``[`` is scanned to its ``]`` or the paragraph's
+    end, so thousands of them take minutes), or a footnote referenced more than
+    ``MAX_FOOTNOTE_REFS`` times (quadratic in the footnotes extension). Code is not exempt:
+    it is a cheap, conservative check, far above what any report needs."""
+    for number, line in enumerate(body.split("\n"), start=1):
+        if line[:1] not in (" ", "\t", ">", "-", "+", "*", "0", "1", "2", "3", "4", "5", "6",
+                            "7", "8", "9"):
+            continue
+        depth = columns = pos = 0
+        while True:
+            match = _PREFIX.match(line, pos)
+            assert match is not None  # every group is optional
+            columns += len(match.group(1).expandtabs(4))
+            if not match.group(2):
+                break
+            depth += 1
+            pos = match.end()
+        depth += columns // 4
+        if depth > MAX_NESTING:
+            return MarkdownTooComplex(
+                f"nested {depth} levels deep (block quotes, list items and indentation count); "
+                f"the limit is {MAX_NESTING}", number)
+    return _check_brackets(body) or _check_footnotes(body)
+
+
+def _check_brackets(body: str) -> MarkdownTooComplex | None:
+    # Python-Markdown scans from each "[" to its "]" (or the paragraph's end when there is
+    # none), and from the "(" of each "](" to its ")": sum those distances per paragraph.
+    brackets: list[int] = []
+    parens: list[tuple[int, bool]] = []  # (position, opens a link target)
+    scanned = 0
+    for match in _BRACKETS.finditer(body + "\n\n"):
+        token, at = match.group(0), match.start()
+        if token == "[":
+            brackets.append(at)
+        elif token == "]":
+            if brackets:
+                scanned += at - brackets.pop()
+        elif token == "(":
+            parens.append((at, at > 0 and body[at - 1] == "]"))
+        elif token == ")":
+            if parens:
+                start, link = parens.pop()
+                scanned += at - start if link else 0
+        elif token[0] == "\n":  # a paragraph ends: every open one was scanned to here
+            scanned += sum(at - start for start in brackets)
+            scanned += sum(at - start for start, link in parens if link)
+            if scanned > MAX_BRACKET_SCAN:
+                first = min([*brackets, *(start for start, _ in parens), at])
+                return MarkdownTooComplex(
+                    "the brackets of the paragraph starting here are nested or left open too "
+                    f"much for the Markdown parser (it would scan {scanned:,} characters; the "
+                    f"limit is {MAX_BRACKET_SCAN:,}): close each '[' and '(', or write \\[ "
+                    "for a literal bracket", body.count("\n", 0, first) + 1)
+            brackets.clear()
+            parens.clear()
+            scanned = 0
+    return None
+
+
+def _check_footnotes(body: str) -> MarkdownTooComplex | None:
+    counts: dict[str, int] = {}
+    for match in _FOOTNOTE_REF.finditer(body):
+        label = match.group(1)
+        counts[label] = counts.get(label, 0) + 1
+        if counts[label] > MAX_FOOTNOTE_REFS + 1:  # + 1: the footnote's own definition
+            return MarkdownTooComplex(
+                f"footnote [^{label}] is referenced more than {MAX_FOOTNOTE_REFS} times",
+                body.count("\n", 0, match.start()) + 1)
+    return None
+
+
+def _set_async_exc(thread: int, exc: type[BaseException] | None) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread),
+                                               None if exc is None else ctypes.py_object(exc))
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise ``_Timeout`` in this thread once ``seconds`` have passed (a timer thread sets it
+    as the thread's pending exception, delivered between two bytecodes). Python-Markdown is
+    pure Python, so it cannot hold it off; leaving the block withdraws an exception that is
+    still pending. Works in any thread and in worker processes, unlike SIGALRM."""
+    target = threading.get_ident()
+    lock = threading.Lock()
+    state = {"done": False, "fired": False}
+
+    def fire() -> None:
+        with lock:
+            if not state["done"]:
+                state["fired"] = True
+                _set_async_exc(target, _Timeout)
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            state["done"] = True
+            if state["fired"]:
+                _set_async_exc(target, None)  # not yet delivered: withdraw it
+        timer.cancel()

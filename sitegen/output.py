@@ -65,6 +65,9 @@ class Staging:
 
     def __init__(self, output: Path) -> None:
         self.output = output.absolute()
+        for folder in (self.output.parent, *self.output.parent.parents):
+            if folder.exists() and not folder.is_dir():  # mkdir would only say "File exists"
+                raise OutputError(f"{folder} is a file, not a folder")
         self.output.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale(self.output)
         self.path = self.output.parent / f".{self.output.name}.staging-{os.getpid()}-" \

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 MAX_QUERY_STRING = 4096
+MAX_PATH = 2048
 MAX_PARAMS = 40
 SECURITY_HEADERS = [
     ("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; "
@@ -47,6 +48,8 @@ SECURITY_HEADERS = [
     ("X-Frame-Options", "DENY"),
 ]
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_SWAP_RETRIES = 5  # rebuilds finishing during one search, in a row, before we give up
+_T = TypeVar("_T")
 
 
 class BadRequest(Exception):
@@ -126,6 +129,8 @@ class SiteApp:
 
     def route(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
         path = environ.get("PATH_INFO", "/") or "/"
+        if len(path) > MAX_PATH:
+            raise BadRequest("414 URI Too Long", "the path is too long")
         if not path.startswith(self.base.rstrip("/") or "/"):
             return self.not_found()
         local = path[len(self.base) - 1:] if self.base != "/" else path
@@ -194,7 +199,8 @@ class SiteApp:
 
     def api_search(self, params: dict[str, list[str]]) -> tuple[str, list[tuple[str, str]],
                                                                 bytes]:
-        results = self.index.search(self.request(params))
+        request = self.request(params)
+        results = self.one_generation(lambda: self.index.search(request))
         body = json.dumps(results.as_dict(), ensure_ascii=False).encode("utf-8")
         return "200 OK", [("Content-Type", "application/json; charset=utf-8"),
                           ("Cache-Control", "no-store")], body
@@ -202,11 +208,38 @@ class SiteApp:
     def html_search(self, params: dict[str, list[str]]) -> tuple[str, list[tuple[str, str]],
                                                                  bytes]:
         request = self.request(params)
-        results = self.index.search(request)
-        page = self.search_page(request, results)
-        html = self.render("search_results.html", page)
+
+        def answer() -> bytes:
+            results = self.index.search(request)
+            return self.render("search_results.html", self.search_page(request, results))
+
         return "200 OK", [("Content-Type", "text/html; charset=utf-8"),
-                          ("Cache-Control", "no-store")], html
+                          ("Cache-Control", "no-store")], self.one_generation(answer)
+
+    def generation(self) -> tuple[int, int] | None:
+        """Identifies the index folder in place: a build swaps in a new one (another inode)."""
+        try:
+            st = self.index.index_dir.stat()
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def one_generation(self, answer: Callable[[], _T]) -> _T:
+        """``answer()``, computed again if a build swapped the output while it ran. Whoosh
+        reads index files by path, lazily, so a search that spans a swap can mix two
+        generations' files (wrong totals, facets or excerpts) or fail; an answer during which
+        the index folder stayed the same comes from one build."""
+        for attempt in range(_SWAP_RETRIES):
+            before = self.generation()
+            try:
+                result = answer()
+            except Exception:
+                if attempt + 1 < _SWAP_RETRIES and self.generation() != before:
+                    continue
+                raise
+            if self.generation() == before:
+                return result
+        return result
 
     def search_page(self, request: SearchRequest, results: SearchResults) -> SearchPage:
         def link(base: SearchRequest = request, /, **changes: Any) -> str:
@@ -288,16 +321,16 @@ class SiteApp:
         target = resolve_inside(self.root, local)
         if target is None:
             return self.not_found()
-        if target.is_dir():
-            if not local.endswith("/"):
-                return "301 Moved Permanently", [("Location", self.base + local.lstrip("/")
-                                                  + "/")], b""
-            target = target / "index.html"
-        if not target.is_file():
-            return self.not_found()
-        try:
-            body = target.read_bytes()
+        try:  # stat can fail with more than "not found": a name over 255 bytes, say
+            if target.is_dir():
+                if not local.endswith("/"):
+                    return "301 Moved Permanently", [("Location", self.base + local.lstrip("/")
+                                                      + "/")], b""
+                target = target / "index.html"
+            body = target.read_bytes() if target.is_file() else None
         except OSError:
+            body = None
+        if body is None:
             return self.not_found()
         ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):
@@ -345,6 +378,10 @@ class _QuietHandler(WSGIRequestHandler):
 class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The listen backlog. socketserver's default of 5 overflows as soon as a few dozen
+    # clients connect at once (one connection per request: wsgiref speaks HTTP/1.0), and
+    # the kernel then drops their SYNs: they retry after 1 s, 3 s... (latency, not errors).
+    request_queue_size = 128
 
 
 def make_wsgi_server(app: Callable[..., Iterable[bytes]], host: str = "127.0.0.1",

@@ -8,6 +8,7 @@ YAML is accepted, so tags such as ``!!python/object`` are errors.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,9 @@ _Loader.yaml_implicit_resolvers = _RESOLVERS
 _FastLoader.yaml_implicit_resolvers = _RESOLVERS
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 @dataclass(frozen=True, slots=True)
 class Mark:
     line: int  # 1-based, in the whole file
@@ -63,24 +67,35 @@ class YamlDoc:
         return marks
 
 
-def parse_yaml(text: str, path: str, line_offset: int = 0,
-               code: str = "yaml.syntax") -> tuple[YamlDoc | None, list[Diagnostic]]:
+def parse_yaml(text: str, path: str, line_offset: int = 0, code: str = "yaml.syntax",
+               allow_aliases: bool = True) -> tuple[YamlDoc | None, list[Diagnostic]]:
     """Parse one YAML document. ``line_offset`` is the number of lines before ``text`` in the
-    file, so positions point into the whole file."""
-    if _FastLoader is not _Loader:
+    file, so positions point into the whole file. With ``allow_aliases=False`` an alias
+    (``*name``, including ``<<: *name``) is an error: front matter has no use for them, and
+    a few lines of aliases stand for billions of values to anything that walks the data."""
+    # libyaml takes UTF-8: a lone surrogate (only possible in text not read from a file)
+    # would raise a bare UnicodeEncodeError, so such text goes to the Python reader, which
+    # names the character.
+    if _FastLoader is not _Loader and not _SURROGATE.search(text):
         fast = _FastLoader(text)
         try:
             node = fast.get_single_node()
             data = fast.construct_document(node) if node is not None else None
-        except (yaml.YAMLError, RecursionError):
+        except yaml.YAMLError:
             pass  # re-parse below for a precise message
+        except RecursionError:  # the Python parser would only take longer to say the same
+            return None, [_too_deep(text, path, code, line_offset)]
         else:
             doc = YamlDoc(data, node, line_offset)
-            return doc, _duplicate_keys(doc, path, code)
+            diags, shared = _check_nodes(doc, path, code)
+            if allow_aliases or not shared:
+                return doc, diags
+            # an alias: re-parse below, where _StrictLoader stops at it with its position
         finally:
             fast.dispose()
     try:
-        loader = _Loader(text)  # the reader rejects control characters here, before parsing
+        # the reader rejects control characters here, before parsing
+        loader = _Loader(text) if allow_aliases else _StrictLoader(text)
     except yaml.reader.ReaderError as exc:
         pos = exc.position
         return None, [error(code, path, f"invalid YAML: control character U+{ord(text[pos]):04X} "
@@ -101,21 +116,59 @@ def parse_yaml(text: str, path: str, line_offset: int = 0,
     except yaml.YAMLError as exc:
         return None, [error(code, path, f"invalid YAML: {exc}", line_offset + 1, 1)]
     except RecursionError:
-        return None, [error(code, path, "invalid YAML: nested too deeply", line_offset + 1, 1)]
+        return None, [_too_deep(text, path, code, line_offset)]
     finally:
         loader.dispose()
     doc = YamlDoc(data, node, line_offset)
-    return doc, _duplicate_keys(doc, path, code)
+    return doc, _check_nodes(doc, path, code)[0]
 
 
-def _duplicate_keys(doc: YamlDoc, path: str, code: str) -> list[Diagnostic]:
-    """YAML lets a later key silently replace an earlier one; we report it instead."""
+def _too_deep(text: str, path: str, code: str, line_offset: int) -> Diagnostic:
+    line, col = _deepest(text)
+    return error(code, path, "invalid YAML: nested too deeply", line + line_offset, col)
+
+
+_LOCATE_DEPTH = 100  # Python's recursion limit is the real bound; this only places the error
+
+
+def _deepest(text: str) -> tuple[int, int]:
+    """Where flow collections (``[`` and ``{``) first nest over 100 deep, as (line, col)
+    within ``text``; (1, 1) when they never do (deep block nesting)."""
+    depth = 0
+    for pos, ch in enumerate(text):
+        if ch in "[{":
+            depth += 1
+            if depth > _LOCATE_DEPTH:
+                return text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return 1, 1
+
+
+class _StrictLoader(_Loader):
+    """The precise loader, refusing aliases at the alias."""
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, f"found an alias (*{event.anchor}); aliases are not allowed here, "
+                "write the value out in full", event.start_mark)
+        node: yaml.Node | None = super().compose_node(parent, index)
+        return node
+
+
+def _check_nodes(doc: YamlDoc, path: str, code: str) -> tuple[list[Diagnostic], bool]:
+    """Visit every node once: report duplicate keys (YAML lets a later key silently replace
+    an earlier one), and tell whether any node is shared (reached through an alias)."""
     diags: list[Diagnostic] = []
     seen_nodes: set[int] = set()
+    shared = False
     stack = [doc.node] if doc.node is not None else []
     while stack:
         node = stack.pop()
         if id(node) in seen_nodes:  # aliases share nodes: visit each once
+            shared = True
             continue
         seen_nodes.add(id(node))
         if isinstance(node, yaml.MappingNode):
@@ -132,7 +185,7 @@ def _duplicate_keys(doc: YamlDoc, path: str, code: str) -> list[Diagnostic]:
                 stack.append(value_node)
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
-    return diags
+    return diags, shared
 
 
 def type_name(value: Any) -> str:
