@@ -47,3 +47,40 @@ def _run_chunk(bounds: tuple[int, int]) -> list[Any]:
     assert _TASK is not None, "worker started outside ordered_map"
     func, items = _TASK
     return [func(items[i]) for i in range(*bounds)]
+
+
+def in_background(func: Callable[..., R], *args: Any) -> Callable[[], R]:
+    """Run ``func(*args)`` in a forked process now; the returned function waits for it and
+    gives its result (or raises what it raised). Without ``fork`` it runs here, at once."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        result = func(*args)
+        return lambda: result
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_send_result, args=(send, func, args), daemon=True)
+    process.start()
+    send.close()
+
+    def join() -> R:
+        try:
+            ok, value = receive.recv()
+        except EOFError:
+            process.join()
+            raise RuntimeError(f"background task died (exit code {process.exitcode})") from None
+        finally:
+            receive.close()
+        process.join()
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    return join
+
+
+def _send_result(send: Any, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        send.send((True, func(*args)))
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent, which re-raises it
+        send.send((False, exc))
+    finally:
+        send.close()

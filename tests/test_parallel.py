@@ -47,3 +47,19 @@ def test_ordered_map_keeps_order_and_results() -> None:
     items = list(range(1000))
     assert list(ordered_map(lambda x: x * x, items, jobs=2, chunk=7)) == [x * x for x in items]
     assert list(ordered_map(str, [], jobs=2)) == []
+
+
+def test_two_processes_with_different_hash_seeds_write_the_same_bytes(tmp_path: Path) -> None:
+    """Nothing in the output may depend on Python's per-process hash seed (set order)."""
+    import os
+    import subprocess
+    import sys
+
+    shutil.copytree(REPO / "content", tmp_path / "content")
+    shutil.copy(REPO / "sitegen.yaml", tmp_path / "sitegen.yaml")
+    sums = []
+    for seed in ("1", "2"):
+        subprocess.run([sys.executable, "-m", "sitegen", "build", "--quiet", "--jobs", "1"],
+                       cwd=tmp_path, check=True, env={**os.environ, "PYTHONHASHSEED": seed})
+        sums.append(checksums(tmp_path / "output"))
+    assert sums[0] == sums[1]

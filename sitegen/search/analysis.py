@@ -221,12 +221,27 @@ class FoldFilter(CharsetFilter):  # type: ignore[misc]
             yield t
 
 
+class SortedStopFilter(StopFilter):  # type: ignore[misc]
+    """A StopFilter that pickles its stop words sorted: Whoosh stores the analyzer in the
+    index's TOC file, and a pickled frozenset's order follows the process's hash seed, which
+    would make two builds of the same content differ."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["stops"] = sorted(self.stops)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.stops = frozenset(state["stops"])
+
+
 def text_analyzer() -> CompositeAnalyzer:
     """The analyzer of every free-text field (title, summary, body, names, source)."""
     return (TextTokenizer()
             | LowercaseFilter()
             | FoldFilter()
-            | StopFilter(STOP_WORDS, minsize=MIN_TOKEN_LENGTH, maxsize=MAX_TOKEN_LENGTH)
+            | SortedStopFilter(STOP_WORDS, minsize=MIN_TOKEN_LENGTH, maxsize=MAX_TOKEN_LENGTH)
             | StemFilter(stemfn=stem, cachesize=None))
 
 
