@@ -558,6 +558,12 @@ def load_registry(content_dir: Path) -> tuple[Registry, list[Diagnostic]]:
         shown = (Path(content_dir.name) / "_data" / REGISTRY_FILES[kind]).as_posix()
         if not file.is_file():
             continue
+        real = file.resolve()
+        if not real.is_relative_to(content_dir.resolve()):
+            diags.append(error("registry.symlink-escape", shown,
+                               f"is a symbolic link to {real}, outside the content folder; "
+                               "sitegen reads only files inside it (copy the file in instead)"))
+            continue
         try:
             raw = file.read_bytes()
         except OSError as exc:

@@ -189,3 +189,19 @@ def test_template_syntax_in_content_is_shown_not_run(tmp_path: Path) -> None:
     for path in out.rglob("*.html"):
         text = path.read_text(encoding="utf-8")
         assert "looplooploop" not in text and "SiteConfig" not in text, path
+
+
+def test_registry_symlinked_outside_content_is_refused(tmp_path: Path) -> None:
+    from sitegen.entities import load_registry
+
+    outside = tmp_path / "secret.yaml"
+    outside.write_text("- name: Leaked\n", encoding="utf-8")
+    content = tmp_path / "site" / "content"
+    (content / "_data").mkdir(parents=True)
+    (content / "_data" / "actors.yaml").symlink_to(outside)
+    registry, diags = load_registry(content)
+    assert [d.format() for d in diags] == [
+        f"content/_data/actors.yaml: error[registry.symlink-escape]: is a symbolic link to "
+        f"{outside.resolve()}, outside the content folder; sitegen reads only files inside it "
+        "(copy the file in instead)"]
+    assert registry.entities("actor") == ()
