@@ -63,3 +63,18 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[tuple[str, int]]:
+    """A WSGI app (sitegen's SiteApp) on sitegen's threaded server, on a free loopback port."""
+    from sitegen.server import make_wsgi_server
+
+    httpd = make_wsgi_server(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield ("127.0.0.1", int(httpd.server_address[1]))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

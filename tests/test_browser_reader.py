@@ -10,16 +10,15 @@ Screenshots go to a temporary folder; to refresh the README's, run
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import REPO, build_sample, chromium
+from browser_support import REPO, build_sample, chromium, serve_app
 
 from sitegen.config import load_config
-from sitegen.server import SiteApp, make_wsgi_server
+from sitegen.server import SiteApp
 
 pytestmark = pytest.mark.browser
 
@@ -48,14 +47,8 @@ README_SHOTS = {("home", "desktop"), ("actor", "desktop"), ("search-results", "d
 def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = build_sample(tmp_path_factory.mktemp("reader"))
     config, _ = load_config(root / "sitegen.yaml")
-    httpd = make_wsgi_server(SiteApp(config), "127.0.0.1", 0)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_app(SiteApp(config)) as (host, port):
+        yield f"http://{host}:{port}"
 
 
 @pytest.fixture(scope="module")

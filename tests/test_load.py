@@ -17,17 +17,16 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import build_sample, chromium
+from browser_support import build_sample, chromium, serve_app
 
 from sitegen.config import load_config
-from sitegen.server import SECURITY_HEADERS, SiteApp, make_wsgi_server
+from sitegen.server import SECURITY_HEADERS, SiteApp
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -89,14 +88,8 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(sample: Path) -> Iterator[tuple[str, int]]:
     config, diags = load_config(sample / "sitegen.yaml")
     assert diags == []
-    httpd = make_wsgi_server(SiteApp(config), "127.0.0.1", 0)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield ("127.0.0.1", httpd.server_address[1])
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_app(SiteApp(config)) as address:
+        yield address
 
 
 def fetch(server: tuple[str, int], path: str, method: str = "GET"

@@ -8,14 +8,14 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from factories import make_report, make_term
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sitegen.model import RenderedBody, Report, Term, TermRef
 from sitegen.search import query as query_module
 from sitegen.search.analysis import analyze
 from sitegen.search.index import build_index
@@ -29,37 +29,8 @@ from sitegen.search.query import (
     make_excerpt,
     search,
 )
-from sitegen.slugs import slugify_name
 
 # --- the corpus -------------------------------------------------------------------------
-
-
-def ref(kind: str, name: str) -> TermRef:
-    slug = slugify_name(name)
-    return TermRef(kind, slug, name, f"{kind}s/{slug}/")  # type: ignore[arg-type]
-
-
-def make_report(url: str, title: str, when: str, body: str = "", summary: str = "",
-                actors: tuple[str, ...] = (), locations: tuple[str, ...] = (),
-                source: str | None = None, tags: tuple[str, ...] = ()) -> Report:
-    day = datetime.fromisoformat(when)
-    if day.tzinfo is None:
-        day = day.replace(tzinfo=UTC)
-    slug = url.rstrip("/").rsplit("/", 1)[-1]
-    return Report(
-        source=f"{slug}.md", slug=slug, url=url, title=title, date=day,
-        date_has_time="T" in when, updated=None, summary=summary, source_name=source,
-        source_url=None, author=None, tags=tags,
-        actors=tuple(ref("actor", a) for a in actors),
-        locations=tuple(ref("location", loc) for loc in locations),
-        body=RenderedBody(html="", text=body, toc=(), word_count=len(body.split())),
-        draft=False)
-
-
-def make_term(kind: str, name: str, *spellings: str) -> Term:
-    slug = slugify_name(name)
-    return Term(kind, slug, name, f"{kind}s/{slug}/",  # type: ignore[arg-type]
-                tuple((s, 1) for s in (name, *spellings)), ())
 
 
 KH = "Kata'ib Hezbollah"

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import build_sample
+from browser_support import build_sample, serve_app
 from bs4 import BeautifulSoup
 
 from sitegen.config import load_config
-from sitegen.server import SiteApp, make_wsgi_server
+from sitegen.server import SiteApp
 
 STRIKES = "reports/2020/us-strikes-hit-kataib-hezbollah-weapons-sites-after-camp-taji-attack/"
 
@@ -30,14 +29,8 @@ def site_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(site_root: Path) -> Iterator[tuple[str, int]]:
     config, diags = load_config(site_root / "sitegen.yaml")
     assert diags == []
-    httpd = make_wsgi_server(SiteApp(config), "127.0.0.1", 0)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield ("127.0.0.1", httpd.server_address[1])
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_app(SiteApp(config)) as address:
+        yield address
 
 
 def get(server: tuple[str, int], path: str, method: str = "GET") -> tuple[int, dict[str, str],
