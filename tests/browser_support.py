@@ -78,3 +78,19 @@ def serve_app(app: Any) -> Iterator[tuple[str, int]]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def http_get(server: tuple[str, int], path: str, method: str = "GET"
+             ) -> tuple[int, dict[str, str], bytes]:
+    """One raw HTTP request (the path is sent as given, not normalised): status, headers
+    (lower-case names) and body."""
+    import http.client
+
+    conn = http.client.HTTPConnection(*server, timeout=10)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()

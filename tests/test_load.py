@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import build_sample, chromium, serve_app
+from browser_support import build_sample, chromium, http_get, serve_app
 
 from sitegen.config import load_config
 from sitegen.server import SECURITY_HEADERS, SiteApp
@@ -92,16 +91,7 @@ def server(sample: Path) -> Iterator[tuple[str, int]]:
         yield address
 
 
-def fetch(server: tuple[str, int], path: str, method: str = "GET"
-          ) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection(*server, timeout=10)
-    try:
-        conn.putrequest(method, path, skip_accept_encoding=True)
-        conn.endheaders()
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
+fetch = http_get
 
 
 HOSTILE = [

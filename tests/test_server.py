@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import build_sample, serve_app
+from browser_support import build_sample, http_get, serve_app
 from bs4 import BeautifulSoup
 
 from sitegen.config import load_config
@@ -33,16 +32,7 @@ def server(site_root: Path) -> Iterator[tuple[str, int]]:
         yield address
 
 
-def get(server: tuple[str, int], path: str, method: str = "GET") -> tuple[int, dict[str, str],
-                                                                          bytes]:
-    conn = http.client.HTTPConnection(*server, timeout=10)
-    try:
-        conn.putrequest(method, path, skip_accept_encoding=True)
-        conn.endheaders()
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
+get = http_get
 
 
 def test_api_search_returns_the_documented_json(server: tuple[str, int]) -> None:
