@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from factories import make_report, make_term
@@ -18,6 +19,7 @@ from sitegen.search.analysis import (
     analyze,
     fold,
     iter_terms,
+    reference_analyzer,
     slug_analyzer,
     stem,
     text_analyzer,
@@ -97,6 +99,32 @@ def whoosh_terms(text: str) -> list[str]:
 def test_analyze_matches_the_whoosh_analyzer(text: str) -> None:
     assert analyze(text) == whoosh_terms(text)
     assert [t for _, _, t in iter_terms(text)] == analyze(text)
+
+
+def _tokens(analyzer: Any, text: str, options: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [(t.text, getattr(t, "pos", None), getattr(t, "startchar", None),
+             getattr(t, "endchar", None), t.stopped, getattr(t, "original", None))
+            for t in analyzer(text, **options)]
+
+
+ANALYZER_OPTIONS = [
+    {}, {"positions": True, "chars": True}, {"positions": True, "removestops": False},
+    {"tokenize": False}, {"tokenize": False, "removestops": False},
+    {"positions": True, "chars": True, "start_pos": 3, "start_char": 5, "keeporiginal": True},
+    {"mode": "query", "removestops": False, "positions": True, "chars": True},
+]
+
+
+@given(st.text(max_size=200) | st.lists(st.sampled_from(
+    ["the", "a", "Strikes", "Ḥalab", "Kata'ib", "U.S.", "3.5", "x" * 70, "حلب", "of", " ",
+     ",", "ÉVACUATIONS", "it's"])).map(" ".join))
+@settings(max_examples=200, deadline=None)
+def test_fused_analyzer_matches_the_filter_chain(text: str) -> None:
+    """TextAnalyzer is an optimisation of the stock filter chain: same tokens, positions,
+    offsets and stop flags under every option Whoosh passes."""
+    fused, chain = text_analyzer(), reference_analyzer()
+    for options in ANALYZER_OPTIONS:
+        assert _tokens(fused, text, options) == _tokens(chain, text, options), options
 
 
 def test_whoosh_analyzer_positions_and_chars() -> None:

@@ -44,7 +44,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from whoosh import index as whoosh_index
-from whoosh.codec.whoosh3 import W3Codec, W3Segment
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader, W3Segment
 from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
 from sitegen.diagnostics import Diagnostic, error, warning
@@ -150,11 +150,28 @@ def make_schema() -> Schema:
     )
 
 
+class _MemoryLengthsReader(W3PerDocReader):  # type: ignore[misc]
+    """Whoosh's per-document reader, but each field-length column (one byte per document) is
+    read into memory once. Stock Whoosh reads one byte from the file per posting, both when
+    writing a segment's postings and when scoring a match: a third of the indexing time."""
+
+    def _cached_reader(self, fieldname: str, column: Any) -> Any:
+        if fieldname not in self._readers:
+            reader = super()._cached_reader(fieldname, column)
+            if reader is not None and column is LENGTHS_COLUMN:
+                self._readers[fieldname] = bytes(reader)
+        return self._readers.get(fieldname)
+
+
 class _StableCodec(W3Codec):  # type: ignore[misc]
-    """The default codec, but the new segment gets a fixed id instead of a random one."""
+    """The default codec, except that a new segment gets a fixed id instead of a random one
+    and field lengths are read from memory (``_MemoryLengthsReader``)."""
 
     def new_segment(self, storage: Any, indexname: str) -> W3Segment:
         return W3Segment(self, indexname, segid=_SEGMENT_ID)
+
+    def per_document_reader(self, storage: Any, segment: Any) -> W3PerDocReader:
+        return _MemoryLengthsReader(storage, segment)
 
 
 def build_term_map(reports: Iterable[Report], terms: Iterable[Term]) -> tuple[
