@@ -9,23 +9,29 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sitegen import content, model, output, publish, render
+from whoosh.index import LockError
+
+from sitegen import __version__, content, model, output, publish, render, slugs
+from sitegen.cache import BuildCache, CacheCorrupt, FileRecord, digest, discarded
 from sitegen.config import SiteConfig
 from sitegen.diagnostics import Diagnostic, error, has_errors, sort_key
 from sitegen.entities import MentionFinder, MentionFix, check_mentions, load_registry
+from sitegen.files import OutputFile
+from sitegen.fingerprint import Fingerprints, combine, settings_key, site_totals
 from sitegen.markdown import MarkdownTooComplex, render_markdown
 from sitegen.model import RenderedBody
 from sitegen.parallel import in_background, ordered_map
 from sitegen.search.analysis import analyze
-from sitegen.search.index import IndexStats, build_index
+from sitegen.search.index import IndexStats, build_index, doc_keys, update_index
 from sitegen.search.static import build_static_index
-from sitegen.themes import theme_chain
+from sitegen.themes import builtin_theme, theme_chain
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -85,11 +91,13 @@ def _body_html(allow_raw_html: bool, base_path: str, time_limit: float,
 
 def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
           progress: Progress | None = None, now: datetime | None = None,
-          jobs: int = 1) -> BuildResult:
+          jobs: int = 1, use_cache: bool = True) -> BuildResult:
     """Build the site described by ``config``. With ``write=False`` this is ``sitegen check``:
     every stage runs (templates included) and nothing is written. ``now`` (default: the
     clock) only dates an empty feed, so builds of the same input are identical. ``jobs`` worker
-    processes share the Markdown and page rendering; the output does not depend on it."""
+    processes share the Markdown and page rendering; the output does not depend on it.
+    ``use_cache`` reuses what earlier builds computed (see ``sitegen.cache``); the output is
+    byte for byte the output of a build without it."""
     report = progress or _noop
     timer = _Timer()
     diags: list[Diagnostic] = []
@@ -104,15 +112,82 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
     diags += found
     if write:
         diags += output.check_output_dir(config.output_path, config.content_path, config.root)
+        if use_cache and not has_errors(diags):
+            diags += _check_cache_dir(config)
     if has_errors(diags):
         return result(False)
+    store: BuildCache | None = None
+    if write and use_cache:
+        store, found = BuildCache.open(config.cache_path, config.root)
+        diags += found
+    try:
+        return _build(config, chain, store, diags, fixes, timer, result, strict=strict,
+                      write=write, report=report, now=now, jobs=jobs)
+    finally:
+        if store is not None:
+            store.close()
 
-    docs, found = content.load_sources(config.content_path, config.tz,
-                                       max_report_bytes=config.max_report_bytes,
-                                       max_front_matter_bytes=config.max_front_matter_bytes)
+
+@dataclass(slots=True)
+class _Loaded:
+    """One report file after the load and Markdown stages."""
+
+    key: bytes  # cache key: path, bytes and the settings that affect parsing and Markdown
+    doc: content.SourceDoc | None
+    found: list[Diagnostic]  # parse diagnostics
+    body: RenderedBody | Diagnostic | None = None
+    cached: bool = False
+
+
+def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
+          ) -> tuple[list[_Loaded], BuildCache | None]:
+    """Read every report; parse those the cache does not know. A damaged cache is
+    discarded (a warning) and the build goes on without it."""
+    folder = config.content_path
+    if not folder.is_dir():
+        diags.append(error("content.missing", str(folder), "content folder not found"))
+        return [], store
+    paths, found = content.scan(folder)
     diags += found
+    settings = digest(__version__, repr((config.timezone, config.max_report_bytes,
+                                         config.max_front_matter_bytes, config.allow_raw_html,
+                                         config.base_path, config.markdown_time_limit)))
+    loaded = []
+    for rel in paths:
+        raw, found = content.read_source(folder, rel, max_report_bytes=config.max_report_bytes)
+        if raw is None:
+            diags += found
+            continue
+        shown = content.shown_path(folder, rel)
+        key = digest(settings, shown, raw)
+        hit = None
+        if store is not None:
+            try:
+                hit = store.get_doc(key)
+            except (CacheCorrupt, sqlite3.Error) as exc:
+                diags.append(discarded(store.folder, str(exc)))
+                store.discard()
+                store = None
+        if hit is not None:
+            doc, found, body = hit
+            loaded.append(_Loaded(key, doc, list(found), body, cached=True))
+        else:
+            doc, found = content.parse_source(raw, shown, config.tz,
+                                              max_front_matter_bytes=config.max_front_matter_bytes)
+            loaded.append(_Loaded(key, doc, found))
+    return loaded, store
+
+
+def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
+           diags: list[Diagnostic], fixes: list[MentionFix], timer: _Timer,
+           result: Callable[..., BuildResult], *, strict: bool, write: bool, report: Progress,
+           now: datetime | None, jobs: int) -> BuildResult:
+    loaded, store = _load(config, store, diags)
     registry, found = load_registry(config.content_path)
     diags += found
+    for item in loaded:
+        diags += item.found
+    docs = [item.doc for item in loaded if item.doc is not None]
     if not write:  # the editor's check: too noisy for every build (see `check --help`)
         finder = MentionFinder(registry)
         for doc in docs:
@@ -123,15 +198,25 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
     timer.lap("load")
     to_html = functools.partial(_body_html, config.allow_raw_html, config.base_path,
                                 config.markdown_time_limit)
+    todo = [item for item in loaded if item.doc is not None and not item.cached]
+    for i, body in enumerate(ordered_map(to_html, [item.doc for item in todo], jobs)):
+        todo[i].body = body
+        report("markdown", i + 1, len(todo))
     bodies = []
-    for i, body in enumerate(ordered_map(to_html, docs, jobs)):
-        if isinstance(body, Diagnostic):
-            diags.append(body)
-        else:
-            bodies.append((docs[i], body))
-        report("markdown", i + 1, len(docs))
+    keys: dict[str, bytes] = {}  # report source -> cache key
+    for item in loaded:
+        if store is not None and not item.cached:
+            store.put_doc(item.key, (item.doc, tuple(item.found), item.body))
+        if item.doc is None:
+            continue
+        keys[item.doc.path] = item.key
+        if isinstance(item.body, Diagnostic):
+            diags.append(item.body)
+        elif item.body is not None:
+            bodies.append((item.doc, item.body))
     timer.lap("markdown")
     if has_errors(diags, strict):
+        _save(store, None, loaded)
         return result(False)
 
     descriptions = {}
@@ -146,30 +231,76 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
     diags += found
     timer.lap("model")
     if has_errors(diags, strict):
+        _save(store, None, loaded)
         return result(False)
 
     env = render.make_env(chain, config.base_path, config.language, config.base_url)
-    total = render.count_pages(site)
+    view = render.site_view(site)
+    work = list(render.page_jobs(site, view))
+    prints = Fingerprints(settings_key(config, chain, builtin_theme() / "templates"), keys)
+    old = store.files if store is not None else {}
+    totals = render.site_totals(view)
+    records: dict[str, FileRecord] = {}
     stage: output.Staging | None = None
     pending: Callable[[], IndexStats] | None = None  # the index, when written in the background
     pages = 0
     paths: list[str] = []
+
+    def reused(file_rel: str, origin: str, fp: bytes, prior: FileRecord | None,
+               fields: tuple[str, ...] = ()) -> bool:
+        """Link the file from the live output if it was made from the same inputs."""
+        if stage is None or prior is None or prior.site_fields != fields or \
+                prior.fingerprint != fp or not stage.reuse(file_rel, origin, prior.matches):
+            return False
+        records[file_rel] = prior
+        return True
+
+    def written(file: OutputFile, fp: bytes, fields: tuple[str, ...] = ()) -> None:
+        if stage is None or has_errors(diags):
+            return
+        stat = stage.write(file)
+        records[file.relpath] = FileRecord(fp, stat.st_size, stat.st_mtime_ns, stat.st_ino,
+                                           fields)
+
+    def write_all(files: Iterable[OutputFile]) -> None:
+        for file in files:
+            fp = prints.data(file.data)
+            if not reused(file.relpath, file.origin, fp, old.get(file.relpath)):
+                written(file, fp)
+
     try:
         # inside the try: a staging folder that cannot be made is an output.write error
         stage = output.Staging(config.output_path) if write else None
-        if stage is not None and jobs > 1:
-            # The Whoosh index is single-threaded: write it in a forked process meanwhile.
-            pending = in_background(build_index, site.reports, site.actors + site.locations,
-                                    stage.subdir(config.search_dir))
-        for item in render.render_site(site, env, jobs=jobs):
-            if isinstance(item, Diagnostic):
-                diags.append(item)
+        report_keys = {r.url: prints.report(r) for r in site.reports}
+        index_keys = doc_keys(site.reports, site.actors + site.locations, report_keys)
+        terms = site.actors + site.locations
+        if stage is not None:
+            index_args = (site.reports, terms, index_keys, stage.subdir(config.search_dir),
+                          store.index_dir if store is not None else None)
+            if jobs > 1:  # the Whoosh index is single-threaded: write it in a forked process
+                pending = in_background(_index, *index_args)
+        bases: dict[str, bytes] = {}
+        todo_pages = []
+        for job in work:
+            rel = slugs.output_relpath(job.url)
+            paths.append(rel)
+            bases[rel] = base = prints.page(job.templates, job.context)
+            prior = old.get(rel)
+            if prior is not None and reused(rel, job.url, combine(base, site_totals(
+                    totals, prior.site_fields)), prior, prior.site_fields):
+                pages += 1
+                report("render", pages, len(work))
+                continue
+            todo_pages.append(job)
+        for page in render.render_pages(env, todo_pages, jobs):
+            if isinstance(page, Diagnostic):
+                diags.append(page)
                 continue
             pages += 1
-            paths.append(item.relpath)
-            report("render", pages, total)
-            if stage is not None and not has_errors(diags):
-                stage.write(item)
+            report("render", pages, len(work))
+            rel = page.file.relpath
+            written(page.file, combine(bases[rel], site_totals(totals, page.site_fields)),
+                    page.site_fields)
         timer.lap("render")
         old_urls = {doc.path: doc.meta.aliases for doc in docs}
         published, found = publish.publish_files(
@@ -181,26 +312,28 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
             if stage is not None:
                 _settle(pending)
                 stage.abort()
+            _save(store, None, loaded)
             return result(not has_errors(diags, strict), _stats(site, docs, pages, None), site)
         for theme in chain:
             static = theme / "static"
             if static.is_dir():
                 stage.copy_tree(static, "static")
-        stage.write_all(published)
+        write_all(published)
         timer.lap("static")
-        stage.write_all(build_static_index(site.reports, site.actors, site.locations, analyze))
+        write_all(build_static_index(site.reports, site.actors, site.locations, analyze))
         timer.lap("static search")
         if pending is not None:
             indexed, pending = pending(), None
         else:
-            indexed = build_index(site.reports, site.actors + site.locations,
-                                  stage.subdir(config.search_dir))
+            indexed = _index(*index_args)
         diags.extend(indexed.diagnostics)
         timer.lap("search index")
         if has_errors(diags, strict):
             stage.abort()
+            _save(store, None, loaded)
             return result(False, _stats(site, docs, pages, None), site)
         stage.commit()
+        _save(store, records, loaded)
         timer.lap("swap")
     except (output.OutputError, OSError) as exc:
         _settle(pending)
@@ -214,6 +347,34 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
             stage.abort()
         raise
     return result(True, _stats(site, docs, pages, stage), site)
+
+
+def _index(reports: Sequence[model.Report], terms: Sequence[model.Term],
+           keys: dict[str, str], dest: Path, cached: Path | None) -> IndexStats:
+    """The Whoosh index into ``dest``: updated in the cache and linked, or written afresh
+    (no cache, or another build holds the cached index)."""
+    if cached is not None:
+        with contextlib.suppress(LockError):
+            return update_index(reports, terms, keys, cached, dest)
+    return build_index(reports, terms, dest, keys)
+
+
+def _save(store: BuildCache | None, files: dict[str, FileRecord] | None,
+          loaded: list[_Loaded]) -> None:
+    """Store the new cache entries; ``files`` (None: keep the old records) after a commit."""
+    if store is None:
+        return
+    with contextlib.suppress(sqlite3.Error, OSError):  # a cache that cannot be saved is no loss
+        store.save(files, [item.key for item in loaded])
+
+
+def _check_cache_dir(config: SiteConfig) -> list[Diagnostic]:
+    cache, out = config.cache_path.resolve(), config.output_path.resolve()
+    if cache.is_relative_to(out) or out.is_relative_to(cache):
+        return [error("config.cache-dir", str(config.cache_dir), "the cache folder and the "
+                      "output folder must not contain one another; each build replaces the "
+                      "output folder")]
+    return []
 
 
 def output_error(path: Path, exc: BaseException) -> Diagnostic:

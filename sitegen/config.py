@@ -46,6 +46,9 @@ class SiteConfig:
         "Folder of Markdown reports, relative to the site root."))
     output_dir: Path = field(default=Path("output"), metadata=_help(
         "Folder the site is built into, relative to the site root. Replaced atomically."))
+    cache_dir: Path = field(default=Path(".sitegen-cache"), metadata=_help(
+        "Folder of the build cache, relative to the site root (never inside the output). "
+        "Delete it, or build with --no-cache, for a cold build."))
     theme: str = field(default="default", metadata=_help(
         "Theme name (a folder under themes/) or path. Its templates override the built-in "
         "default theme one by one."))
@@ -85,6 +88,10 @@ class SiteConfig:
         return (self.root / self.output_dir).absolute()
 
     @property
+    def cache_path(self) -> Path:
+        return (self.root / self.cache_dir).absolute()
+
+    @property
     def base_path(self) -> str:
         """The path part of base_url, always starting and ending with '/'."""
         path = urlsplit(self.base_url).path or "/"
@@ -108,7 +115,7 @@ def _check_value(key: str, value: Any) -> tuple[Any, str | None]:
                  "permalink", "search_dir")
     if key in text_keys and not isinstance(value, str):
         return value, f"expected a string, got {type_name(value)}"
-    if key in ("content_dir", "output_dir"):
+    if key in ("content_dir", "output_dir", "cache_dir"):
         if not isinstance(value, str | Path) or not str(value).strip():
             return value, f"expected a folder path, got {type_name(value)}"
         return Path(value), None

@@ -337,9 +337,24 @@ def load_source(content_dir: Path, rel: Path, tz: tzinfo, *,
                 max_report_bytes: int = MAX_REPORT_BYTES,
                 max_front_matter_bytes: int = MAX_FRONT_MATTER_BYTES,
                 ) -> tuple[SourceDoc | None, list[Diagnostic]]:
-    """Read one report (``rel`` inside ``content_dir``) and parse it. A file that is, or
-    links to, something outside the content folder is refused; so is a file over
-    ``max_report_bytes``, before it is read."""
+    """Read one report (``rel`` inside ``content_dir``) and parse it (``read_source`` then
+    ``parse_source``)."""
+    raw, diags = read_source(content_dir, rel, max_report_bytes=max_report_bytes)
+    if raw is None:
+        return None, diags
+    return parse_source(raw, shown_path(content_dir, rel), tz,
+                        max_front_matter_bytes=max_front_matter_bytes)
+
+
+def shown_path(content_dir: Path, rel: Path) -> str:
+    """How diagnostics name the report ``rel``."""
+    return _shown(content_dir, rel)
+
+
+def read_source(content_dir: Path, rel: Path, *, max_report_bytes: int = MAX_REPORT_BYTES,
+                ) -> tuple[bytes | None, list[Diagnostic]]:
+    """The bytes of one report. A file that is, or links to, something outside the content
+    folder is refused; so is a file over ``max_report_bytes``, before it is read."""
     shown = _shown(content_dir, rel)
     path = content_dir / rel
     target = Path(os.path.realpath(path))
@@ -356,6 +371,13 @@ def load_source(content_dir: Path, rel: Path, tz: tzinfo, *,
         return None, [error("content.too-large", shown, f"the file is {size:,} bytes; the "
                             f"limit is {max_report_bytes:,} (max_report_bytes in sitegen.yaml)",
                             1)]
+    return raw, []
+
+
+def parse_source(raw: bytes, shown: str, tz: tzinfo, *,
+                 max_front_matter_bytes: int = MAX_FRONT_MATTER_BYTES,
+                 ) -> tuple[SourceDoc | None, list[Diagnostic]]:
+    """Decode and parse one report's bytes (pure)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -14,8 +14,9 @@ import ctypes.util
 import errno
 import os
 import shutil
+import stat as stat_module
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
 from sitegen.diagnostics import Diagnostic, error
@@ -75,21 +76,59 @@ class Staging:
         self.path.mkdir()
         self.written: dict[str, str] = {}  # relpath -> origin
         self.bytes_written = 0
+        self.reused = 0  # files hard-linked from the live output (see reuse)
+        self._folders: set[str] = {"."}
 
-    def write(self, file: OutputFile) -> None:
-        rel = safe_relpath(file.relpath)
+    def _claim(self, relpath: str, origin: str) -> PurePosixPath:
+        rel = safe_relpath(relpath)
         if rel is None:
-            raise OutputError(f"{file.origin or file.relpath}: refusing to write "
-                              f"{file.relpath!r}: it is outside the output folder")
+            raise OutputError(f"{origin or relpath}: refusing to write {relpath!r}: it is "
+                              "outside the output folder")
         key = rel.as_posix()
         if key in self.written:
             raise OutputError(f"two pages would be written to {key}: {self.written[key]} and "
-                              f"{file.origin}")
-        self.written[key] = file.origin
-        target = self.path.joinpath(*rel.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
+                              f"{origin}")
+        self.written[key] = origin
+        return rel
+
+    def _parent(self, rel: PurePosixPath) -> Path:
+        folder = self.path.joinpath(*rel.parts[:-1])
+        if rel.parent.as_posix() not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(rel.parent.as_posix())
+        return folder
+
+    def write(self, file: OutputFile) -> os.stat_result:
+        """Write one file; returns its ``stat`` (which the build cache records)."""
+        rel = self._claim(file.relpath, file.origin)
+        target = self._parent(rel) / rel.name
         target.write_bytes(file.data)
         self.bytes_written += len(file.data)
+        return target.stat()
+
+    def reuse(self, relpath: str, origin: str, unchanged: Callable[[os.stat_result], bool],
+              ) -> bool:
+        """Hard-link ``relpath`` from the live output folder instead of writing it, if that
+        file exists and ``unchanged(its stat)`` (the build cache knows the file it wrote
+        there). The live folder is not modified; the link shares the file's bytes."""
+        rel = safe_relpath(relpath)
+        if rel is None:
+            return False
+        live = self.output.joinpath(*rel.parts)
+        try:
+            stat = os.lstat(live)
+        except OSError:
+            return False
+        if not stat_module.S_ISREG(stat.st_mode) or not unchanged(stat):
+            return False
+        rel = self._claim(relpath, origin)
+        try:
+            os.link(live, self._parent(rel) / rel.name)
+        except OSError:  # another filesystem, or links not allowed: write it after all
+            del self.written[rel.as_posix()]
+            return False
+        self.reused += 1
+        return True
 
     def write_all(self, files: Iterable[OutputFile]) -> None:
         for file in files:

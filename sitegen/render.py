@@ -12,8 +12,8 @@ import functools
 import json
 import math
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -426,32 +426,67 @@ def _letters(terms: Sequence[Term]) -> tuple[tuple[str, tuple[Term, ...]], ...]:
     return tuple((k, tuple(groups[k])) for k in ordered)
 
 
-def render_page(env: Environment, job: PageJob) -> OutputFile | Diagnostic:
+# The SiteView fields that change whenever a report is added, removed or retagged. A page
+# that never reads them need not be rendered again for such a change: ``render_page`` records
+# which of them a page read (see sitegen.fingerprint).
+SITE_TOTALS = ("report_count", "actors", "locations")
+
+
+def site_totals(view: SiteView) -> dict[str, object]:
+    return {name: getattr(view, name) for name in SITE_TOTALS}
+
+
+class _TrackedSite:
+    """A SiteView that notes which of the ``SITE_TOTALS`` a template reads."""
+
+    def __init__(self, view: SiteView, used: set[str]) -> None:
+        self._view = view
+        self._used = used
+
+    def __getattr__(self, name: str) -> Any:
+        if name in SITE_TOTALS:
+            self._used.add(name)
+        return getattr(self._view, name)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPage:
+    file: OutputFile
+    site_fields: tuple[str, ...]  # the SITE_TOTALS the templates read
+
+
+def render_page(env: Environment, job: PageJob) -> RenderedPage | Diagnostic:
+    used: set[str] = set()
+    tracked: Any = _TrackedSite(job.context.site, used)  # quacks like the SiteView
+    context = replace(job.context, site=tracked)
     try:
         template = env.select_template(list(job.templates))
-        text = template.render(context_dict(job.context) | {"page": job.context})
+        text = template.render(context_dict(context) | {"page": context})
     except (TemplateError, TypeError, ValueError, AttributeError, LookupError,
             ArithmeticError) as exc:
         return template_diagnostic(exc, job.url or "index.html")
-    return OutputFile(slugs.output_relpath(job.url), text.encode("utf-8"), origin=job.url)
+    return RenderedPage(OutputFile(slugs.output_relpath(job.url), text.encode("utf-8"),
+                                   origin=job.url), tuple(sorted(used)))
 
 
-def render_site(site: Site, env: Environment, on_page: Callable[[], None] | None = None,
-                jobs: int = 1) -> Iterator[OutputFile | Diagnostic]:
-    """Render every page, over ``jobs`` processes. Yields files in a fixed order, or a
-    diagnostic per template error (each once)."""
-    view = site_view(site)
+def render_pages(env: Environment, work: Sequence[PageJob],
+                 jobs: int = 1) -> Iterator[RenderedPage | Diagnostic]:
+    """Render the pages of ``work`` over ``jobs`` processes, in order; a template error
+    becomes one diagnostic (each distinct error once)."""
     seen: set[tuple[str, int | None, str]] = set()
-    work = list(page_jobs(site, view))
     for result in ordered_map(functools.partial(render_page, env), work, jobs, chunk=32):
-        if on_page is not None:
-            on_page()
         if isinstance(result, Diagnostic):
             key = (result.path, result.line, result.message.split(" (while")[0])
             if key in seen:
                 continue
             seen.add(key)
         yield result
+
+
+def render_site(site: Site, env: Environment,
+                jobs: int = 1) -> Iterator[RenderedPage | Diagnostic]:
+    """Render every page of the site (see ``render_pages``)."""
+    yield from render_pages(env, list(page_jobs(site, site_view(site))), jobs)
 
 
 def count_pages(site: Site) -> int:

@@ -205,10 +205,34 @@ def hrefs(soup: BeautifulSoup, selector: str) -> list[str]:
     return [a["href"] for a in soup.select(selector)]
 
 
-def snapshot(folder: Path) -> dict[str, str]:
-    """relpath -> sha256 of every file under ``folder``."""
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+SEARCH_PROBES = ("strikes", "rocket attack", "Kataib Hezbollah", "Karbala", "the", "zzzz",
+                 "protests", "drone", "strke")
+
+
+def search_signature(index_dir: Path) -> str:
+    """The answers of a fixed set of queries (hits, scores, facets, suggestions), with and
+    without filters: what a reader gets from a Whoosh index, whatever its segment files."""
+    from sitegen.search.query import SearchRequest, search
+
+    answers = []
+    for q in SEARCH_PROBES:
+        for extra in ({}, {"actors": ("Kataib Hezbollah",)}, {"locations": ("Iraq",)},
+                      {"sort": "date"}):
+            answers.append(repr(search(index_dir, SearchRequest(q=q, **extra))))  # type: ignore[arg-type]
+    return hashlib.sha256("\n".join(answers).encode()).hexdigest()
+
+
+def snapshot(folder: Path, search_dir: str = "_search") -> dict[str, str]:
+    """relpath -> sha256 of every file under ``folder``; the Whoosh index's files (whose names
+    and bytes depend on how it was updated) count as one entry, ``search_signature``."""
+    found = {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(folder.rglob("*")) if p.is_file()}
+    index = {k for k in found if k.startswith(f"{search_dir}/") and not k.endswith(".json")}
+    if index:
+        for key in index:
+            del found[key]
+        found[f"{search_dir}/(search results)"] = search_signature(folder / search_dir)
+    return found
 
 
 def html_files(output: Path) -> Iterator[Path]:

@@ -55,7 +55,12 @@ ALLOWED: dict[str, set[str]] = {
     "sitegen.search.static": {"sitegen.files", "sitegen.model", "sitegen.search.analysis"},
     "sitegen.search.query": {"sitegen.search.analysis", "sitegen.search.index",
                              "sitegen.slugs"},
-    "sitegen.build": {"sitegen.config", "sitegen.content", "sitegen.diagnostics",
+    # The build cache: a leaf that stores values, with its own folder (never the output).
+    "sitegen.cache": {"sitegen", "sitegen.diagnostics"},
+    # Fingerprints of pages' inputs: reads the model and the theme's template bytes.
+    "sitegen.fingerprint": {"sitegen", "sitegen.config", "sitegen.model"},
+    "sitegen.build": {"sitegen", "sitegen.cache", "sitegen.fingerprint", "sitegen.slugs",
+                      "sitegen.config", "sitegen.content", "sitegen.diagnostics",
                       "sitegen.files", "sitegen.markdown", "sitegen.model", "sitegen.output",
                       "sitegen.render", "sitegen.themes", "sitegen.search.analysis",
                       "sitegen.search.index", "sitegen.search.static", "sitegen.publish",
@@ -86,6 +91,7 @@ THIRD_PARTY: dict[str, set[str]] = {
     "sitegen.render": {"jinja2", "markupsafe", "babel"},
     "sitegen.search.analysis": {"whoosh"},
     "sitegen.search.index": {"whoosh"},
+    "sitegen.build": {"whoosh"},  # only LockError: another build holds the cached index
     "sitegen.search.query": {"whoosh"},
     "sitegen.server": {"jinja2"},
     "sitegen.entities": {"ahocorasick", "yaml"},
@@ -116,17 +122,19 @@ FORBIDDEN: dict[str, set[str]] = {
 
 PRINTERS = {"sitegen.cli"}
 # Deleting, moving or swapping folders and files.
-DELETERS = {"sitegen.output"}
+# cache.py deletes its own folder when it is damaged or foreign.
+DELETERS = {"sitegen.output", "sitegen.cache"}
 DELETE_CALLS = {"shutil.rmtree", "shutil.move", "os.replace", "os.rename", "os.renames",
                 "os.remove", "os.unlink", "os.rmdir", "os.removedirs"}
 # Path methods that delete; the search index removes its own lock file inside its folder.
 DELETE_METHODS = {"unlink", "rmdir"}
 METHOD_DELETERS = {"sitegen.output", "sitegen.search.index"}
 WRITE_METHODS = {"write_text", "write_bytes", "mkdir", "touch", "symlink_to", "hardlink_to"}
-WRITERS = {"sitegen.output", "sitegen.search.index", "sitegen.cli"}
+WRITERS = {"sitegen.output", "sitegen.search.index", "sitegen.cli", "sitegen.cache"}
 READ_METHODS = {"read_text", "read_bytes"}
 # cli.py reads a report only for `check --fix`, to rewrite its front matter in place.
 READERS = {"sitegen.config", "sitegen.content", "sitegen.entities", "sitegen.search.index",
+           "sitegen.fingerprint",
            "sitegen.search.query", "sitegen.server", "sitegen.cli"}
 BANNED_CALLS = {"os.chdir", "locale.setlocale", "sys.path.append", "sys.path.insert",
                 "sys.path.extend", "os.system", "eval", "exec"}

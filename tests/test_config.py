@@ -69,7 +69,7 @@ def test_every_key_is_read() -> None:
     assert dict(config.extra) == {"analytics": False, "team": ["a", "b"]}
     assert set(FILE_KEYS) == {
         "title", "description", "base_url", "language", "timezone", "content_dir",
-        "output_dir", "theme", "page_size", "permalink", "allow_raw_html", "drafts",
+        "output_dir", "cache_dir", "theme", "page_size", "permalink", "allow_raw_html", "drafts",
         "search_dir", "include_child_locations", "max_report_bytes",
         "max_front_matter_bytes", "markdown_time_limit", "extra"}
 

@@ -230,8 +230,10 @@ def test_file_size_limit_from_the_os_keeps_the_old_site(
     proc = subprocess.run(build_cmd(), cwd=root, capture_output=True, text=True, timeout=120,
                           preexec_fn=limit)
     assert proc.returncode == 1
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 2 and lines[1] == "sitegen: 1 error; nothing was written", lines
+    # the build cache cannot be written either: a warning, and the build goes on without it
+    lines = [line for line in proc.stderr.splitlines() if "warning[cache." not in line]
+    assert len(lines) == 2 and re.fullmatch(r"sitegen: 1 error(, \d warnings?)?; nothing was "
+                                            r"written", lines[1]), lines
     assert re.fullmatch(r"\S+: error\[output\.write\]: cannot write the site: File too large; "
                         r"the previous output is unchanged", lines[0]), lines[0]
     assert snapshot(root / "output") == before

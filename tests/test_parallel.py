@@ -33,10 +33,10 @@ def test_parallel_output_equals_serial_output_byte_for_byte(tmp_path: Path) -> N
             dest.write_text(text, encoding="utf-8")
     config, diags = load_config(tmp_path / "sitegen.yaml")
     assert diags == []
-    serial = build(config, jobs=1)
+    serial = build(config, jobs=1, use_cache=False)
     assert serial.ok, [d.format() for d in serial.diagnostics]
     one = checksums(config.output_path)
-    parallel = build(config, jobs=2)
+    parallel = build(config, jobs=2, use_cache=False)
     assert parallel.ok
     assert checksums(config.output_path) == one
     assert len(one) > 500

@@ -35,8 +35,10 @@ bytes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader, W3Segment
 from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.writing import NO_MERGE
 
 from sitegen.diagnostics import Diagnostic, error, warning
 from sitegen.search.analysis import (
@@ -127,7 +130,10 @@ def make_schema() -> Schema:
     text = text_analyzer()  # one instance for all fields: pickled once into the TOC
     slugs = slug_analyzer()
     return Schema(
-        url=ID(unique=True, stored=True),
+        url=ID(unique=True, stored=True, sortable=True),
+        # hash of what the document was made from: an incremental update replaces exactly
+        # the documents whose key changed (see update_index)
+        key=ID(sortable=True),
         title=TEXT(analyzer=text, stored=True, field_boost=TITLE_BOOST),
         summary=TEXT(analyzer=text, stored=True),
         body=TEXT(analyzer=text, stored=True),
@@ -164,11 +170,16 @@ class _MemoryLengthsReader(W3PerDocReader):  # type: ignore[misc]
 
 
 class _StableCodec(W3Codec):  # type: ignore[misc]
-    """The default codec, except that a new segment gets a fixed id instead of a random one
-    and field lengths are read from memory (``_MemoryLengthsReader``)."""
+    """The default codec, except that a new segment gets a given id instead of a random one
+    (a fixed one for a fresh index) and field lengths are read from memory
+    (``_MemoryLengthsReader``)."""
+
+    def __init__(self, segid: str = _SEGMENT_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._segid = segid
 
     def new_segment(self, storage: Any, indexname: str) -> W3Segment:
-        return W3Segment(self, indexname, segid=_SEGMENT_ID)
+        return W3Segment(self, indexname, segid=self._segid)
 
     def per_document_reader(self, storage: Any, segment: Any) -> W3PerDocReader:
         return _MemoryLengthsReader(storage, segment)
@@ -273,7 +284,99 @@ def _name_texts(reports: Sequence[Report], terms: Sequence[Term]) -> dict[tuple[
     return {k: "\n".join(v) for k, v in texts.items()}
 
 
-def build_index(reports: Iterable[Report], terms: Iterable[Term], dest: Path) -> IndexStats:
+def doc_keys(reports: Iterable[Report], terms: Sequence[Term],
+             report_keys: Mapping[str, bytes]) -> dict[str, str]:
+    """url -> the key of the document indexed for it: its report's fingerprint
+    (``report_keys[url]``) and the name texts of its actors and locations."""
+    reports = list(reports)
+    names = _name_texts(reports, terms)
+    keys = {}
+    for report in reports:
+        h = hashlib.blake2b(report_keys[report.url], digest_size=16)
+        for ref in report.terms:
+            h.update(f"\0{ref.kind}\0{ref.slug}\0{names.get((ref.kind, ref.slug), ref.name)}"
+                     .encode("utf-8", "surrogatepass"))
+        keys[report.url] = h.hexdigest()
+    return keys
+
+
+# Whoosh keeps a deleted document's statistics (term counts, field lengths) in its segment,
+# and merging segments re-reads field lengths from a lossy one-byte encoding: either way
+# scores would drift from a fresh index's. So an update only ever adds a segment of new
+# documents (exact: statistics add up); a change or deletion rebuilds the cached index, as
+# do more than MAX_SEGMENTS segments (each one slows queries a little).
+MAX_SEGMENTS = 8
+
+
+def update_index(reports: Iterable[Report], terms: Iterable[Term], keys: Mapping[str, str],
+                 index_dir: Path, dest: Path) -> IndexStats:
+    """Bring the persistent index in ``index_dir`` (the build cache's) up to date with
+    ``reports`` document by document, then hard-link its files into ``dest`` and write
+    ``terms.json`` there. ``keys`` is ``doc_keys``: a document whose key is unchanged is
+    kept and new ones are added as a new segment; if any document changed or went, the index is
+    rebuilt (see MAX_SEGMENTS), so it always answers exactly as a fresh one. Whoosh commits
+    atomically. Raises ``LockError`` if another
+    build holds the index; the caller then builds a fresh one with ``build_index``."""
+    reports = sorted(reports, key=lambda r: (-r.date.timestamp(), r.url))
+    terms = list(terms)
+    term_map, diags = build_term_map(reports, terms)
+    names = _name_texts(reports, terms)
+    wanted: dict[str, Report] = {}
+    for report in reports:
+        if report.url in wanted:
+            diags.append(error("search.duplicate-url", report.source,
+                               f"another report already has the URL {report.url!r}; "
+                               "not indexed"))
+            continue
+        wanted[report.url] = report
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        if whoosh_index.exists_in(str(index_dir), indexname=INDEX_NAME):
+            ix = whoosh_index.open_dir(str(index_dir), indexname=INDEX_NAME)
+        else:
+            ix = whoosh_index.create_in(str(index_dir), make_schema(), indexname=INDEX_NAME)
+        current: dict[str, str] = {}
+        with ix.reader() as reader:
+            if reader.doc_count():
+                urls, held = reader.column_reader("url"), reader.column_reader("key")
+                current = {urls[n]: held[n] for n in reader.all_doc_ids()}
+        stale = [url for url, key in current.items() if wanted.get(url) is None
+                 or keys.get(url) != key]
+        if stale or len(ix._segments()) >= MAX_SEGMENTS:
+            ix.close()
+            ix = whoosh_index.create_in(str(index_dir), make_schema(), indexname=INDEX_NAME)
+            current = {}
+        new = [r for url, r in wanted.items() if current.get(url) != keys[url]]
+        if new:
+            # a name never used before: the old files are hard-linked into live output
+            # folders, so no file of the cached index may ever be rewritten in place
+            segid = uuid.uuid4().hex[:16]
+            writer = ix.writer(codec=_StableCodec(segid), procs=1, limitmb=256,
+                               compound=False)
+            try:
+                for report in new:
+                    writer.add_document(**_document(report, names), key=keys[report.url])
+            except BaseException:
+                writer.cancel()
+                raise
+            writer.commit(mergetype=NO_MERGE)
+        ix.close()
+        dest.mkdir(parents=True, exist_ok=True)
+        size = 0
+        for path in sorted(index_dir.iterdir()):
+            if path.is_file() and not path.name.endswith("LOCK"):
+                (dest / path.name).hardlink_to(path)
+                size += path.stat().st_size
+        (dest / TERMS_FILE).write_text(term_map.to_json(), encoding="utf-8")
+    except OSError as exc:
+        diags.append(error("search.write", str(dest), f"cannot write the search index: {exc}"))
+        return IndexStats(0, 0, 0, 0, tuple(diags))
+    return IndexStats(len(wanted), len(term_map.names("actor")),
+                      len(term_map.names("location")), size, tuple(diags))
+
+
+def build_index(reports: Iterable[Report], terms: Iterable[Term], dest: Path,
+                keys: Mapping[str, str] | None = None) -> IndexStats:
     """Write a new search index for ``reports`` into the empty (or missing) folder ``dest``.
 
     ``terms`` are the site's actor and location terms (``site.actors + site.locations``);
@@ -305,7 +408,8 @@ def build_index(reports: Iterable[Report], terms: Iterable[Term], dest: Path) ->
                                        "not indexed"))
                     continue
                 seen.add(report.url)
-                writer.add_document(**_document(report, names))
+                writer.add_document(**_document(report, names),
+                                    key=(keys or {}).get(report.url, ""))
                 count += 1
         except BaseException:
             writer.cancel()

@@ -543,6 +543,13 @@ def _with_proximity(q: wq.Query, text: str) -> wq.Query:
     return wq.AndMaybe(q, near)
 
 
+# Ties are broken by date (newest first), then URL, never by Whoosh's document numbers,
+# which depend on the order documents were added: an index updated report by report answers
+# exactly as a fresh one.
+_ORDER_BY_DATE = [sorting.FieldFacet("ts", reverse=True), sorting.FieldFacet("url")]
+_ORDER_BY_SCORE = [sorting.ScoreFacet(), *_ORDER_BY_DATE]
+
+
 def _run(searcher: Any, opened: _Opened, request: SearchRequest,
          messages: list[str]) -> SearchResults:
     reader = searcher.reader()
@@ -562,8 +569,9 @@ def _run(searcher: Any, opened: _Opened, request: SearchRequest,
     limit = min(request.page * request.page_size, max(searcher.doc_count(), 1))
     try:
         results = searcher.search(
-            _with_proximity(parsed, request.q) if scored else parsed, limit=limit, filter=flt, groupedby=facets, maptype=sorting.Count,
-            sortedby="ts" if by_date else None, reverse=by_date, terms=False)
+            _with_proximity(parsed, request.q) if scored else parsed, limit=limit,
+            filter=flt, groupedby=facets, maptype=sorting.Count,
+            sortedby=_ORDER_BY_DATE if by_date else _ORDER_BY_SCORE, terms=False)
         total = len(results)
     except Exception as exc:  # noqa: BLE001
         log.debug("search %r failed: %s", request.q, exc)
@@ -577,7 +585,7 @@ def _run(searcher: Any, opened: _Opened, request: SearchRequest,
     })
     words = _highlight_words(parsed, reader) if scored else frozenset()
     start = (request.page - 1) * request.page_size
-    hits = tuple(_hit(h, words, None if by_date else h.score)
+    hits = tuple(_hit(h, words, None if by_date else -h.score[0])  # the key of ScoreFacet
                  for h in islice(results, start, start + request.page_size))
 
     suggestion: str | None = None

@@ -1,0 +1,248 @@
+"""The build cache: what earlier builds computed, reused when the inputs are the same.
+
+It lives in its own folder (``cache_dir``, default ``.sitegen-cache/`` in the site root),
+never inside ``output/``, and holds:
+
+``cache.sqlite`` (stdlib SQLite, one transaction per build)
+    ``meta``: the cache format, sitegen and Python versions and the site root. Any mismatch
+    means a foreign cache: it is discarded with a warning and the build starts afresh.
+    ``docs``: per report, keyed by a hash of its path, its bytes and the settings that
+    affect parsing and Markdown (``doc_key``): the parsed front matter, its diagnostics and
+    the rendered body. Each value carries a BLAKE2 checksum and is unpickled with an
+    allow-list of classes, so a corrupted or tampered entry is detected, never trusted.
+    ``files``: per output file, the fingerprint of the inputs it was made from and the
+    ``stat`` of the file written (size, mtime, inode). An unchanged page whose file in
+    ``output/`` still has that stat is hard-linked into the next build, not re-rendered.
+``whoosh/``
+    The search index, updated document by document (``sitegen.search.index.update_index``)
+    and hard-linked into each new output.
+
+A cache that cannot be opened or read (not a database, a bad checksum, a class outside the
+allow-list) is deleted and rebuilt, with a ``cache.discarded`` warning; the build is then a
+cold build and its output is the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import shutil
+import sqlite3
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from sitegen import __version__
+from sitegen.diagnostics import Diagnostic, warning
+
+FORMAT = "1"
+DB_NAME = "cache.sqlite"
+INDEX_DIR = "whoosh"
+_CHECKSUM = 16
+
+# What a cached value may contain: the classes of a parsed report, its diagnostics and its
+# rendered body, and the standard types of YAML values. Anything else is refused.
+_ALLOWED = {
+    ("sitegen.content", "ReportMeta"), ("sitegen.content", "SourceDoc"),
+    ("sitegen.model", "RenderedBody"), ("sitegen.model", "Heading"),
+    ("sitegen.diagnostics", "Diagnostic"), ("sitegen.diagnostics", "Severity"),
+    ("sitegen.yamlutil", "Mark"), ("sitegen.cache", "_frozen"),
+    ("datetime", "datetime"), ("datetime", "date"), ("datetime", "time"),
+    ("datetime", "timedelta"), ("datetime", "timezone"), ("zoneinfo", "ZoneInfo"),
+    ("zoneinfo._zoneinfo", "ZoneInfo"),
+    ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "bytearray"),
+    ("copyreg", "_reconstructor"), ("builtins", "object"), ("builtins", "getattr"),
+}
+
+
+class CacheCorrupt(Exception):
+    """A cache entry failed its checksum or held something outside the allow-list."""
+
+
+def _frozen(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    return MappingProxyType(items)
+
+
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, MappingProxyType):
+            return _frozen, (dict(obj),)
+        return NotImplemented
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED:
+            raise CacheCorrupt(f"refusing to load {module}.{name} from the cache")
+        return super().find_class(module, name)
+
+
+def dumps(value: Any) -> bytes:
+    """``value`` pickled, behind a checksum."""
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    data = buffer.getvalue()
+    return hashlib.blake2b(data, digest_size=_CHECKSUM).digest() + data
+
+
+def loads(blob: bytes) -> Any:
+    """The value ``dumps`` stored; ``CacheCorrupt`` if the bytes were changed."""
+    checksum, data = blob[:_CHECKSUM], blob[_CHECKSUM:]
+    if len(checksum) != _CHECKSUM or hashlib.blake2b(
+            data, digest_size=_CHECKSUM).digest() != checksum:
+        raise CacheCorrupt("a cache entry failed its checksum")
+    try:
+        return _Unpickler(io.BytesIO(data)).load()
+    except CacheCorrupt:
+        raise
+    except Exception as exc:
+        raise CacheCorrupt(f"a cache entry could not be read: {exc}") from exc
+
+
+def digest(*parts: bytes | str) -> bytes:
+    """A 16-byte BLAKE2 hash of the parts (length-prefixed, so parts cannot run together)."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass") if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.digest()
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """An output file as the last build wrote it: the fingerprint of its inputs and the
+    ``stat`` of the file, which must still match for the file to be reused."""
+
+    fingerprint: bytes
+    size: int
+    mtime_ns: int
+    inode: int
+    site_fields: tuple[str, ...] = ()  # the site-wide totals the page read (render.SITE_TOTALS)
+
+    def matches(self, stat: os.stat_result) -> bool:
+        return (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (
+            self.size, self.mtime_ns, self.inode)
+
+
+class BuildCache:
+    """The cache folder of one site. Use ``BuildCache.open``; ``None`` as a cache means the
+    build runs without one."""
+
+    def __init__(self, folder: Path, db: sqlite3.Connection) -> None:
+        self.folder = folder
+        self._db = db
+        self.files: dict[str, FileRecord] = {
+            relpath: FileRecord(fp, size, mtime, ino, tuple(filter(None, used.split(","))))
+            for relpath, fp, size, mtime, ino, used in db.execute(
+                "SELECT relpath, fingerprint, size, mtime_ns, inode, site_fields FROM files")}
+        self._new_docs: list[tuple[bytes, bytes]] = []
+
+    @classmethod
+    def open(cls, folder: Path, site_root: Path) -> tuple[BuildCache | None, list[Diagnostic]]:
+        """Open (or create) the cache in ``folder``. A foreign or unreadable cache is
+        deleted and replaced, with a warning; if even that fails the build goes on without
+        a cache (also a warning)."""
+        expected = {"format": FORMAT, "sitegen": __version__, "python": sys.version.split()[0],
+                    "root": str(site_root.resolve())}
+        diags: list[Diagnostic] = []
+        for attempt in (1, 2):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(folder / DB_NAME, timeout=30, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+                meta = dict(db.execute("SELECT key, value FROM meta"))
+                if not meta:
+                    db.executemany("INSERT INTO meta VALUES (?, ?)", expected.items())
+                    meta = expected
+                if meta != expected:
+                    db.close()
+                    why = ", ".join(f"{k} {meta.get(k)!r} (now {v!r})"
+                                    for k, v in expected.items() if meta.get(k) != v)
+                    diags.append(discarded(folder, f"it was made with {why}"))
+                    shutil.rmtree(folder, ignore_errors=True)
+                    continue
+                return cls(folder, db), diags
+            except (sqlite3.OperationalError, OSError) as exc:  # locked, disk full...
+                diags.append(warning("cache.unusable", str(folder), f"cannot use the build "
+                                     f"cache ({exc}); building without it"))
+                return None, diags
+            except (sqlite3.DatabaseError, ValueError) as exc:  # not a database, damaged
+                if attempt == 2:
+                    diags.append(warning("cache.unusable", str(folder), f"cannot use the "
+                                         f"build cache ({exc}); building without it"))
+                    return None, diags
+                diags.append(discarded(folder, f"it cannot be read ({exc})"))
+                shutil.rmtree(folder, ignore_errors=True)
+        return None, diags
+
+    @property
+    def index_dir(self) -> Path:
+        return self.folder / INDEX_DIR
+
+    def get_doc(self, key: bytes) -> Any | None:
+        """The value stored for a report under ``key``, or None. ``CacheCorrupt`` if the
+        entry is damaged; ``sqlite3.Error`` if the database is."""
+        row = self._db.execute("SELECT value FROM docs WHERE key = ?", (key,)).fetchone()
+        return None if row is None else loads(row[0])
+
+    def put_doc(self, key: bytes, value: Any) -> None:
+        self._new_docs.append((key, dumps(value)))
+
+    def save(self, files: Mapping[str, FileRecord] | None, live_docs: Iterable[bytes]) -> None:
+        """Store the new report entries and (unless ``files`` is None, when the output did
+        not change) the record of every output file, and drop entries of reports that no
+        longer exist (one transaction)."""
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            db.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?)", self._new_docs)
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS live (key BLOB PRIMARY KEY)")
+            db.execute("DELETE FROM live")
+            db.executemany("INSERT OR IGNORE INTO live VALUES (?)", ((k,) for k in live_docs))
+            db.execute("DELETE FROM docs WHERE key NOT IN (SELECT key FROM live)")
+            if files is not None:
+                db.execute("DELETE FROM files")
+                db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)", (
+                    (rel, r.fingerprint, r.size, r.mtime_ns, r.inode, ",".join(r.site_fields))
+                    for rel, r in files.items()))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._new_docs.clear()
+        if files is not None:
+            self.files = dict(files)
+
+    def forget_files(self) -> None:
+        """Drop the output-file records (before the output changes without them)."""
+        self._db.execute("DELETE FROM files")
+        self.files = {}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def discard(self) -> None:
+        """Delete the whole cache (it is damaged); the caller builds without it."""
+        self._db.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def discarded(folder: Path, why: str) -> Diagnostic:
+    return warning("cache.discarded", str(folder), f"discarding the build cache: {why}; "
+                   "this build starts afresh")
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS docs (key BLOB PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS files (relpath TEXT PRIMARY KEY, fingerprint BLOB NOT NULL,
+                                  size INTEGER, mtime_ns INTEGER, inode INTEGER,
+                                  site_fields TEXT NOT NULL);
+"""

@@ -1,0 +1,125 @@
+"""Fingerprints of what a page is made from, so an incremental build re-renders only the
+pages whose inputs changed.
+
+A page is a pure function of its template files, the settings and its context (see
+``sitegen.render``); its fingerprint is a hash of all three. The context is pickled with
+two substitutions that keep it cheap and exact:
+
+- a ``Report`` becomes the key of its source (path, bytes and the parse/Markdown settings:
+  every field of the report follows from those) plus its URL and its resolved actor and
+  location references, which depend on the other reports and the registry;
+- a ``Term`` becomes the hash of its own fields with its reports substituted, computed once
+  per build however many pages show it.
+
+Sets are pickled sorted, so a fingerprint does not depend on the process's hash seed. The
+site-wide totals a template may read (``site.report_count``, ``site.actors``,
+``site.locations``) are left out: ``render`` records which of them each page read, and
+``site_totals`` hashes just those.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from sitegen import __version__
+from sitegen.config import SiteConfig
+from sitegen.model import Report, Term
+
+
+def _hash(*parts: bytes) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.digest()
+
+
+def settings_key(config: SiteConfig, theme_dirs: Sequence[Path], builtin: Path) -> bytes:
+    """Everything every page depends on besides its context: sitegen's version, the config
+    and the bytes of every template file of the theme chain."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{__version__}\0{config!r}\0".encode())
+    for folder in (*(d / "templates" for d in theme_dirs), builtin):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                h.update(f"{path.relative_to(folder).as_posix()}\0".encode())
+                h.update(hashlib.blake2b(path.read_bytes(), digest_size=16).digest())
+    return h.digest()
+
+
+class Fingerprints:
+    """Fingerprints of pages' contexts within one build (memoised per report and term)."""
+
+    def __init__(self, settings: bytes, doc_keys: Mapping[str, bytes]) -> None:
+        self._settings = settings
+        self._doc_keys = doc_keys  # report.source -> the key of its source in the cache
+        self._memo: dict[int, tuple[object, bytes]] = {}  # id -> (object kept alive, hash)
+
+    def report(self, report: Report) -> bytes:
+        hit = self._memo.get(id(report))
+        if hit is None:
+            refs = tuple((r.kind, r.slug, r.name, r.url) for r in report.terms)
+            value = _hash(b"R", self._doc_keys[report.source],
+                          pickle.dumps((report.url, report.slug, refs), protocol=5))
+            hit = self._memo[id(report)] = (report, value)
+        return hit[1]
+
+    def term(self, term: Term) -> bytes:
+        hit = self._memo.get(id(term))
+        if hit is None:
+            hit = self._memo[id(term)] = (term, _hash(b"T", self._pickle(term, top=term)))
+        return hit[1]
+
+    def page(self, templates: Sequence[str], context: object) -> bytes:
+        """The fingerprint of a page rendered from ``templates`` with ``context``."""
+        return _hash(self._settings, "\0".join(templates).encode(), self._pickle(context))
+
+    def data(self, data: bytes) -> bytes:
+        """The fingerprint of a file whose bytes are already known (feeds, search data)."""
+        return _hash(b"D", data)
+
+    def _pickle(self, value: object, top: object = None) -> bytes:
+        buffer = io.BytesIO()
+        _Pickler(buffer, self, top).dump(value)
+        return buffer.getvalue()
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, prints: Fingerprints, top: object) -> None:
+        super().__init__(file, protocol=5)
+        self._prints = prints
+        self._top = top
+
+    def persistent_id(self, obj: Any) -> Any:
+        if isinstance(obj, Report):
+            return ("R", self._prints.report(obj))
+        if isinstance(obj, Term) and obj is not self._top:
+            return ("T", self._prints.term(obj))
+        if type(obj).__name__ == "SiteView":  # see site_totals
+            return "site"
+        return None
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, MappingProxyType):
+            return MappingProxyType, (dict(obj),)
+        if isinstance(obj, (set, frozenset)):
+            return type(obj), (sorted(obj, key=repr),)
+        return NotImplemented
+
+
+def site_totals(values: Mapping[str, object], names: Sequence[str]) -> bytes:
+    """Hash of the named site-wide totals (``values``: name -> value)."""
+    return _hash(*(name.encode() + b"\0" + pickle.dumps(values[name], protocol=5)
+                   for name in sorted(names)))
+
+
+def combine(page: bytes, totals: bytes) -> bytes:
+    return _hash(page, totals)
