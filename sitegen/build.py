@@ -44,7 +44,9 @@ class BuildStats:
     locations: int = 0
     pages: int = 0
     files: int = 0
-    bytes: int = 0
+    bytes: int = 0  # bytes written (reused files not counted)
+    reused: int = 0  # files hard-linked unchanged from the previous output (build cache)
+    parsed: int = 0  # reports parsed and rendered from Markdown (the others came from the cache)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,9 +167,11 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
             try:
                 hit = store.get_doc(key)
             except (CacheCorrupt, sqlite3.Error) as exc:
+                # every entry used so far passed its own checksum; start a new cache
                 diags.append(discarded(store.folder, str(exc)))
                 store.discard()
-                store = None
+                store, found = BuildCache.open(config.cache_path, config.root)
+                diags += found
         if hit is not None:
             doc, found, body = hit
             loaded.append(_Loaded(key, doc, list(found), body, cached=True))
@@ -313,7 +317,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                 _settle(pending)
                 stage.abort()
             _save(store, None, loaded)
-            return result(not has_errors(diags, strict), _stats(site, docs, pages, None), site)
+            return result(not has_errors(diags, strict), _stats(site, docs, pages, None, len(todo)), site)
         for theme in chain:
             static = theme / "static"
             if static.is_dir():
@@ -331,7 +335,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
         if has_errors(diags, strict):
             stage.abort()
             _save(store, None, loaded)
-            return result(False, _stats(site, docs, pages, None), site)
+            return result(False, _stats(site, docs, pages, None, len(todo)), site)
         stage.commit()
         _save(store, records, loaded)
         timer.lap("swap")
@@ -346,7 +350,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
         if stage is not None:
             stage.abort()
         raise
-    return result(True, _stats(site, docs, pages, stage), site)
+    return result(True, _stats(site, docs, pages, stage, len(todo)), site)
 
 
 def _index(reports: Sequence[model.Report], terms: Sequence[model.Term],
@@ -386,9 +390,10 @@ def output_error(path: Path, exc: BaseException) -> Diagnostic:
 
 
 def _stats(site: model.Site, docs: list[content.SourceDoc], pages: int,
-           stage: output.Staging | None) -> BuildStats:
+           stage: output.Staging | None, parsed: int) -> BuildStats:
     return BuildStats(
         reports=len(site.reports),
         drafts_skipped=sum(1 for d in docs if d.meta.draft) if not site.config.drafts else 0,
         actors=len(site.actors), locations=len(site.locations), pages=pages,
-        files=len(stage.written) if stage else 0, bytes=stage.bytes_written if stage else 0)
+        files=len(stage.written) if stage else 0, bytes=stage.bytes_written if stage else 0,
+        reused=stage.reused if stage else 0, parsed=parsed)

@@ -61,8 +61,13 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="build the site into the output folder",
                        description="Build the site into a staging folder and swap it into the "
-                                   "output folder when everything succeeded.")
+                                   "output folder when everything succeeded. Reports, pages "
+                                   "and search entries whose inputs did not change since the "
+                                   "last build are reused from the build cache (cache_dir); "
+                                   "the output is the same as without it.")
     site_options(p)
+    p.add_argument("--no-cache", action="store_true",
+                   help="ignore the build cache (a cold build); the cache is not updated")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser(
@@ -204,7 +209,7 @@ def _run(args: argparse.Namespace, write: bool) -> tuple[int, BuildResult | None
     show_bar = not args.quiet and sys.stderr.isatty()
     with progress_bar(show_bar) as progress:
         result = build(config, strict=args.strict, write=write, progress=progress,
-                       jobs=args.jobs)
+                       jobs=args.jobs, use_cache=not getattr(args, "no_cache", False))
     all_diags = [*diags, *result.diagnostics]
     print_diagnostics(all_diags, args.strict)
     return (0 if result.ok else 1), result
@@ -216,7 +221,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         s = result.stats
         seconds = sum(t for _, t in result.timings)
         print(f"Built {s.reports} reports ({s.drafts_skipped} drafts skipped), {s.actors} actors, "
-              f"{s.locations} locations: {s.pages} pages, {s.files} files in {seconds:.2f} s")
+              f"{s.locations} locations: {s.pages} pages, {s.files} files in {seconds:.2f} s "
+              f"({s.reused} unchanged, reused from the build cache)")
     return code
 
 

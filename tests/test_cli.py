@@ -18,7 +18,8 @@ from sitegen.content import parse_document
 
 Run = Callable[..., tuple[int, str, str]]
 SUMMARY = re.compile(r"Built (\d+) reports \((\d+) drafts skipped\), (\d+) actors, (\d+) "
-                     r"locations: (\d+) pages, (\d+) files in \d+\.\d\d s")
+                     r"locations: (\d+) pages, (\d+) files in \d+\.\d\d s "
+                     r"\((\d+) unchanged, reused from the build cache\)")
 
 
 def subcommands() -> list[str]:
@@ -71,10 +72,15 @@ def test_build_prints_a_summary(tmp_path: Path, build_site_dir: Run) -> None:
     assert (code, err) == (0, "")
     match = SUMMARY.fullmatch(out.strip())
     assert match, out
-    reports, drafts, actors, locations, pages, files = map(int, match.groups())
+    reports, drafts, actors, locations, pages, files, reused = map(int, match.groups())
     assert (reports, drafts, actors, locations) == (6, 1, 7, 11)
     assert pages == len(list((root / "output").rglob("*.html")))
     assert files >= pages
+    assert reused == 0  # a first build
+    code, out, err = build_site_dir(root)
+    match = SUMMARY.fullmatch(out.strip())
+    assert match, out
+    assert int(match.group(7)) >= pages  # nothing changed: every page reused
 
 
 def test_build_quiet_prints_nothing(tmp_path: Path, build_site_dir: Run) -> None:

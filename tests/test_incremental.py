@@ -1,0 +1,231 @@
+"""Incremental builds (issue #7): the build cache never changes the output.
+
+Each step changes the sample archive the way an editor would, builds incrementally (with the
+cache of the steps before), builds the same content cold in a fresh folder, and compares the
+two outputs file by file, the Whoosh index by the answers it gives (``snapshot``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import REPO, snapshot
+
+from sitegen.build import BuildResult, build
+from sitegen.cache import DB_NAME
+from sitegen.config import load_config
+
+
+def copy_sample(root: Path) -> Path:
+    shutil.copytree(REPO / "content", root / "content")
+    shutil.copy(REPO / "sitegen.yaml", root / "sitegen.yaml")
+    return root
+
+
+def run(root: Path, **options: object) -> BuildResult:
+    config, diags = load_config(None, root=root)
+    assert diags == []
+    result = build(config, jobs=1, **options)  # type: ignore[arg-type]
+    assert result.ok, [d.format() for d in result.diagnostics]
+    return result
+
+
+def cold(root: Path, tmp: Path) -> dict[str, str]:
+    """The output of a cold build of ``root``'s content and settings, in a fresh folder."""
+    fresh = tmp / "cold"
+    shutil.rmtree(fresh, ignore_errors=True)
+    shutil.copytree(root, fresh, ignore=shutil.ignore_patterns("output", ".sitegen-cache"))
+    run(fresh, use_cache=False)
+    return snapshot(fresh / "output")
+
+
+def reports(root: Path) -> list[Path]:
+    return sorted((root / "content").glob("20*/*.md"))
+
+
+def edit_body(root: Path) -> None:
+    path = reports(root)[3]
+    path.write_text(path.read_text(encoding="utf-8") + "\nA zebrafinch was seen nearby.\n",
+                    encoding="utf-8")
+
+
+def retag(root: Path) -> None:
+    path = reports(root)[5]
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("\nactors:", "\nactors: [Incremental Test Militia]\nold_actors:",
+                                 1), encoding="utf-8")
+
+
+def add_report(root: Path) -> None:
+    (root / "content/2024/new-report.md").write_text(
+        "---\ntitle: Drone strike near Karbala airport\ndate: 2024-03-02\n"
+        "actors: [Kataib Hezbollah, CENTCOM]\nlocations: [Karbala]\n"
+        "summary: A new report.\n---\n\nA drone struck a depot near Karbala airport.\n",
+        encoding="utf-8")
+
+
+def rename_report(root: Path) -> None:
+    path = reports(root)[7]
+    path.rename(path.with_name("renamed-" + path.name))
+
+
+def delete_report(root: Path) -> None:
+    reports(root)[1].unlink()
+
+
+def edit_registry(root: Path) -> None:
+    path = root / "content/_data/actors.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "Kataib Hezbollah" in text
+    path.write_text(text.replace("Kataib Hezbollah", "Kata'ib Hizballah", 1), encoding="utf-8")
+
+
+def edit_config(root: Path) -> None:
+    path = root / "sitegen.yaml"
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines()
+             if not line.startswith("page_size:")]
+    path.write_text("\n".join([*lines, "page_size: 3", ""]), encoding="utf-8")
+
+
+STEPS: list[tuple[str, Callable[[Path], None]]] = [
+    ("edit a body", edit_body), ("retag a report", retag), ("add a report", add_report),
+    ("rename a report", rename_report), ("delete a report", delete_report),
+    ("edit the registry", edit_registry), ("change the config", edit_config),
+]
+
+
+def test_incremental_builds_equal_cold_builds_byte_for_byte(tmp_path: Path) -> None:
+    root = copy_sample(tmp_path / "site")
+    first = run(root)
+    assert first.stats.parsed == first.stats.reports + 1  # the draft is parsed too
+    assert snapshot(root / "output") == cold(root, tmp_path)
+    for name, change in STEPS:
+        change(root)
+        result = run(root)
+        assert snapshot(root / "output") == cold(root, tmp_path), name
+        assert result.stats.parsed <= 1, name  # only the changed report is parsed again
+        if name != "change the config":
+            assert result.stats.reused > 0, name
+
+
+def test_unchanged_rebuild_rewrites_no_page(tmp_path: Path) -> None:
+    root = copy_sample(tmp_path / "site")
+    run(root)
+    page = next((root / "output/reports").rglob("index.html"))
+    inode = page.stat().st_ino
+    again = run(root)
+    assert again.stats.parsed == 0
+    assert again.stats.bytes < 200_000  # only the theme's static files are copied again
+    assert again.stats.reused >= again.stats.pages
+    assert page.stat().st_ino == inode  # the same file, linked into the new output
+
+
+def test_an_edit_rerenders_its_page_not_the_others(tmp_path: Path) -> None:
+    root = copy_sample(tmp_path / "site")
+    run(root)
+    before = {p: p.stat().st_ino for p in (root / "output/reports").rglob("index.html")}
+    edit_body(root)
+    result = run(root)
+    changed = {p for p, ino in before.items() if p.stat().st_ino != ino}
+    [edited] = [p for p in changed if "zebrafinch" in p.read_text(encoding="utf-8")]
+    link = "/" + edited.parent.relative_to(root / "output").as_posix() + "/"
+    # Re-rendered: the edited page and the pages that show it (its neighbours in time and
+    # the pages listing it as related); no other report page.
+    assert changed - {edited} == {p for p in before if p != edited and
+                                  f'href="{link}"' in p.read_text(encoding="utf-8")}
+    assert len(changed) < len(before) / 2 and result.stats.parsed == 1
+
+
+def test_theme_change_rerenders_pages_but_reuses_bodies(tmp_path: Path) -> None:
+    root = copy_sample(tmp_path / "site")
+    theme = root / "themes/mine/templates"
+    theme.mkdir(parents=True)
+    (root / "sitegen.yaml").write_text((root / "sitegen.yaml").read_text(encoding="utf-8")
+                                       + "\ntheme: mine\n", encoding="utf-8")
+    run(root)
+    builtin = (REPO / "themes/default/templates/report.html").read_text(encoding="utf-8")
+    (theme / "report.html").write_text(builtin.replace("</article>", "<p>NEW</p></article>", 1),
+                                       encoding="utf-8")
+    result = run(root)
+    assert result.stats.parsed == 0
+    assert all("<p>NEW</p>" in p.read_text(encoding="utf-8")
+               for p in (root / "output/reports").rglob("index.html"))
+    assert snapshot(root / "output") == cold(root, tmp_path)
+
+
+def test_a_page_changed_by_hand_in_the_output_is_rebuilt(tmp_path: Path) -> None:
+    root = copy_sample(tmp_path / "site")
+    run(root)
+    page = next((root / "output/reports").rglob("index.html"))
+    page.write_text("tampered", encoding="utf-8")
+    run(root)
+    assert page.read_text(encoding="utf-8") != "tampered"
+    assert snapshot(root / "output") == cold(root, tmp_path)
+
+
+def corrupt_file(cache: Path) -> None:
+    (cache / DB_NAME).write_bytes(b"this is not a database" * 100)
+    for extra in cache.glob(f"{DB_NAME}-*"):
+        extra.unlink()
+
+
+def corrupt_entry(cache: Path) -> None:
+    with sqlite3.connect(cache / DB_NAME) as db:
+        key, value = db.execute("SELECT key, value FROM docs LIMIT 1").fetchone()
+        damaged = bytearray(value)
+        damaged[len(damaged) // 2] ^= 0xFF
+        db.execute("UPDATE docs SET value = ? WHERE key = ?", (bytes(damaged), key))
+
+
+def forge_entry(cache: Path) -> None:
+    """A well-formed entry (right checksum) that would run code if it were unpickled."""
+    import hashlib
+    import pickle
+
+    payload = pickle.dumps(os.system)
+    blob = hashlib.blake2b(payload, digest_size=16).digest() + payload
+    with sqlite3.connect(cache / DB_NAME) as db:
+        db.execute("UPDATE docs SET value = ?", (blob,))
+
+
+def foreign(cache: Path) -> None:
+    with sqlite3.connect(cache / DB_NAME) as db:
+        db.execute("UPDATE meta SET value = '0.0.1' WHERE key = 'sitegen'")
+
+
+@pytest.mark.parametrize("damage", [corrupt_file, corrupt_entry, forge_entry, foreign])
+def test_a_damaged_or_foreign_cache_is_discarded_with_a_warning(
+        tmp_path: Path, damage: Callable[[Path], None]) -> None:
+    root = copy_sample(tmp_path / "site")
+    run(root)
+    edit_body(root)
+    damage(root / ".sitegen-cache")
+    result = run(root)
+    codes = [d.code for d in result.diagnostics]
+    assert "cache.discarded" in codes
+    assert result.stats.parsed >= result.stats.reports  # nothing trusted: all parsed again
+    assert snapshot(root / "output") == cold(root, tmp_path)
+    again = run(root)  # and the rebuilt cache works
+    assert again.stats.parsed == 0 and "cache.discarded" not in [
+        d.code for d in again.diagnostics]
+
+
+def test_no_cache_builds_cold_and_leaves_the_cache_alone(tmp_path: Path) -> None:
+    root = copy_sample(tmp_path / "site")
+    run(root, use_cache=False)
+    assert not (root / ".sitegen-cache").exists()
+    first = run(root)
+    assert first.stats.parsed == first.stats.reports + 1
+
+
+def test_a_cache_folder_inside_the_output_is_refused(tmp_path: Path) -> None:
+    root = copy_sample(tmp_path / "site")
+    config, _ = load_config(None, root=root, overrides={"cache_dir": "output/cache"})
+    result = build(config)
+    assert not result.ok
+    assert [d.code for d in result.diagnostics] == ["config.cache-dir"]
