@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -365,7 +366,10 @@ def update_index(reports: Iterable[Report], terms: Iterable[Term], keys: Mapping
         size = 0
         for path in sorted(index_dir.iterdir()):
             if path.is_file() and not path.name.endswith("LOCK"):
-                (dest / path.name).hardlink_to(path)
+                try:
+                    (dest / path.name).hardlink_to(path)
+                except OSError:  # another filesystem: copy (the files are never rewritten)
+                    shutil.copyfile(path, dest / path.name)
                 size += path.stat().st_size
         (dest / TERMS_FILE).write_text(term_map.to_json(), encoding="utf-8")
     except OSError as exc:
