@@ -359,7 +359,7 @@ def helper_stages(root: str, output: str, jobs: str, out_json: str) -> None:
                                 overrides={"output_dir": Path(output).absolute()})
     if any(d.severity.name == "ERROR" for d in diags):
         raise SystemExit("\n".join(d.format() for d in diags))
-    result = build(config, jobs=int(jobs))
+    result = build(config, jobs=int(jobs), use_cache=False)  # cold: the cache is not read
     if not result.ok:
         raise SystemExit("\n".join(d.format() for d in result.diagnostics))
     Path(out_json).write_text(json.dumps({

@@ -11,10 +11,11 @@ import contextlib
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from whoosh.index import LockError
 
@@ -24,13 +25,13 @@ from sitegen.config import SiteConfig
 from sitegen.diagnostics import Diagnostic, error, has_errors, sort_key
 from sitegen.entities import MentionFinder, MentionFix, check_mentions, load_registry
 from sitegen.files import OutputFile
-from sitegen.fingerprint import Fingerprints, combine, settings_key, site_totals
+from sitegen.fingerprint import Fingerprints, combine, config_key, settings_key, site_totals
 from sitegen.markdown import MarkdownTooComplex, render_markdown
 from sitegen.model import RenderedBody
 from sitegen.parallel import in_background, ordered_map
 from sitegen.search.analysis import analyze
 from sitegen.search.index import IndexStats, build_index, doc_keys, update_index
-from sitegen.search.static import build_static_index
+from sitegen.search.static import build_static_index, report_weights, term_lookup
 from sitegen.themes import builtin_theme, theme_chain
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -266,11 +267,36 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
         records[file.relpath] = FileRecord(fp, stat.st_size, stat.st_mtime_ns, stat.st_ino,
                                            fields)
 
-    def write_all(files: Iterable[OutputFile]) -> None:
+    def write_all(files: Iterable[OutputFile], stage_name: str = "",
+                  stage_fp: bytes = b"", found: Sequence[Diagnostic] = ()) -> None:
+        paths = []
         for file in files:
             fp = prints.data(file.data)
+            paths.append(file.relpath)
             if not reused(file.relpath, file.origin, fp, old.get(file.relpath)):
                 written(file, fp)
+        if store is not None and stage_name:
+            store.put_stage(stage_name, stage_fp, paths, tuple(found))
+
+    def cached_stage(name: str, fp: bytes) -> tuple[Diagnostic, ...] | None:
+        """A whole stage whose inputs did not change since the last build: link its files
+        from the live output and give its diagnostics; None if it must run."""
+        if store is None or stage is None:
+            return None
+        try:
+            held = store.stage(name)
+        except CacheCorrupt:
+            return None
+        if held is None or held[0] != fp:
+            return None
+        _, files, found = held
+        priors = {rel: old.get(rel) for rel in files}
+        if any(p is None for p in priors.values()) or not stage.reuse_all(
+                {rel: p.matches for rel, p in priors.items() if p is not None}, name):
+            return None
+        records.update({rel: p for rel, p in priors.items() if p is not None})
+        store.put_stage(name, fp, files, found)
+        return tuple(found)
 
     try:
         # inside the try: a staging folder that cannot be made is an output.write error
@@ -307,10 +333,18 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                     page.site_fields)
         timer.lap("render")
         old_urls = {doc.path: doc.meta.aliases for doc in docs}
-        published, found = publish.publish_files(
-            site, now or datetime.now(UTC),
-            {r.url: old_urls.get(r.source, ()) for r in site.reports}, taken=paths)
-        diags += found
+        aliases = {r.url: old_urls.get(r.source, ()) for r in site.reports}
+        when = now or datetime.now(UTC)
+        publish_fp = prints.of(config_key(config), site.reports, site.actors, site.locations,
+                               site.registry, aliases, paths,
+                               None if site.reports else when)
+        published_found = cached_stage("publish", publish_fp)
+        published: list[OutputFile] = []
+        if published_found is None:
+            published, publish_diags = publish.publish_files(site, when, aliases, taken=paths)
+            diags += publish_diags
+        else:
+            diags += published_found
         timer.lap("publish")
         if has_errors(diags, strict) or stage is None:
             if stage is not None:
@@ -322,9 +356,16 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             static = theme / "static"
             if static.is_dir():
                 stage.copy_tree(static, "static")
-        write_all(published)
+        if published_found is None:
+            write_all(published, "publish", publish_fp, publish_diags)
         timer.lap("static")
-        write_all(build_static_index(site.reports, site.actors, site.locations, analyze))
+        static_fp = prints.of(config_key(config), [(r.url, index_keys[r.url])
+                                                   for r in site.reports],
+                              site.actors, site.locations)
+        if cached_stage("static search", static_fp) is None:
+            weights = _static_weights(site, index_keys, store)
+            write_all(build_static_index(site.reports, site.actors, site.locations, analyze,
+                                         weights=weights), "static search", static_fp)
         timer.lap("static search")
         if pending is not None:
             indexed, pending = pending(), None
@@ -351,6 +392,27 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             stage.abort()
         raise
     return result(True, _stats(site, docs, pages, stage, len(todo)), site)
+
+
+def _static_weights(site: model.Site, index_keys: Mapping[str, str],
+                    store: BuildCache | None) -> dict[str, Mapping[str, int]]:
+    """Each report's static-search weights: from the cache (keyed like its Whoosh document:
+    the report and its terms' names) or computed now and stored."""
+    keys = {r.url: digest("static-weights", index_keys[r.url]) for r in site.reports}
+    known: dict[bytes, Any] = {}
+    if store is not None:
+        with contextlib.suppress(CacheCorrupt, sqlite3.Error):  # then compute them all
+            known = store.get_memo(list(keys.values()))
+    lookup = term_lookup(site.actors, site.locations)
+    weights: dict[str, Mapping[str, int]] = {}
+    for report in site.reports:
+        found = known.get(keys[report.url])
+        if not isinstance(found, dict):
+            found = report_weights(report, lookup, analyze)
+            if store is not None:
+                store.put_memo(keys[report.url], found)
+        weights[report.url] = found
+    return weights
 
 
 def _index(reports: Sequence[model.Report], terms: Sequence[model.Term],

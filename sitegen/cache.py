@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import pickle
 import shutil
@@ -40,7 +41,7 @@ from typing import Any
 from sitegen import __version__
 from sitegen.diagnostics import Diagnostic, warning
 
-FORMAT = "1"
+FORMAT = "2"
 DB_NAME = "cache.sqlite"
 INDEX_DIR = "whoosh"
 _CHECKSUM = 16
@@ -142,6 +143,14 @@ class BuildCache:
             for relpath, fp, size, mtime, ino, used in db.execute(
                 "SELECT relpath, fingerprint, size, mtime_ns, inode, site_fields FROM files")}
         self._new_docs: list[tuple[bytes, bytes]] = []
+        self._new_memo: list[tuple[bytes, bytes]] = []
+        self._used_memo: set[bytes] = set()
+        # stage name -> (fingerprint of its inputs, the files it wrote, pickled diagnostics)
+        self.stages: dict[str, tuple[bytes, tuple[str, ...], bytes]] = {
+            name: (fp, tuple(json.loads(files)), diags)
+            for name, fp, files, diags in db.execute(
+                "SELECT name, fingerprint, files, diagnostics FROM stages")}
+        self._new_stages: dict[str, tuple[bytes, tuple[str, ...], bytes]] = {}
 
     @classmethod
     def open(cls, folder: Path, site_root: Path) -> tuple[BuildCache | None, list[Diagnostic]]:
@@ -195,6 +204,34 @@ class BuildCache:
     def put_doc(self, key: bytes, value: Any) -> None:
         self._new_docs.append((key, dumps(value)))
 
+    def get_memo(self, keys: list[bytes]) -> dict[bytes, Any]:
+        """Stored values of a pure function (see ``put_memo``) for those of ``keys`` it has.
+        ``CacheCorrupt`` if an entry is damaged."""
+        found: dict[bytes, Any] = {}
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for key, value in self._db.execute(
+                    f"SELECT key, value FROM memo WHERE key IN ({marks})", part):
+                found[key] = loads(value)
+        self._used_memo.update(found)
+        return found
+
+    def put_memo(self, key: bytes, value: Any) -> None:
+        """Remember ``value``, the result of a pure function for the input hashed as ``key``
+        (only plain data: it is read back with the same allow-list)."""
+        self._new_memo.append((key, dumps(value)))
+        self._used_memo.add(key)
+
+    def stage(self, name: str) -> tuple[bytes, tuple[str, ...], Any] | None:
+        """What a whole stage wrote last time: (fingerprint, files, diagnostics)."""
+        held = self.stages.get(name)
+        return None if held is None else (held[0], held[1], loads(held[2]))
+
+    def put_stage(self, name: str, fingerprint: bytes, files: Iterable[str],
+                  diagnostics: Any) -> None:
+        self._new_stages[name] = (fingerprint, tuple(files), dumps(diagnostics))
+
     def save(self, files: Mapping[str, FileRecord] | None, live_docs: Iterable[bytes]) -> None:
         """Store the new report entries and (unless ``files`` is None, when the output did
         not change) the record of every output file, and drop entries of reports that no
@@ -203,11 +240,20 @@ class BuildCache:
         db.execute("BEGIN")
         try:
             db.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?)", self._new_docs)
+            db.executemany("INSERT OR REPLACE INTO memo VALUES (?, ?)", self._new_memo)
             db.execute("CREATE TEMP TABLE IF NOT EXISTS live (key BLOB PRIMARY KEY)")
             db.execute("DELETE FROM live")
             db.executemany("INSERT OR IGNORE INTO live VALUES (?)", ((k,) for k in live_docs))
             db.execute("DELETE FROM docs WHERE key NOT IN (SELECT key FROM live)")
-            if files is not None:
+            if files is not None:  # a complete build: drop what it did not use
+                db.execute("DELETE FROM live")
+                db.executemany("INSERT OR IGNORE INTO live VALUES (?)",
+                               ((k,) for k in self._used_memo))
+                db.execute("DELETE FROM memo WHERE key NOT IN (SELECT key FROM live)")
+                db.execute("DELETE FROM stages")
+                db.executemany("INSERT INTO stages VALUES (?, ?, ?, ?)", (
+                    (name, fp, json.dumps(list(paths)), diags)
+                    for name, (fp, paths, diags) in self._new_stages.items()))
                 db.execute("DELETE FROM files")
                 db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)", (
                     (rel, r.fingerprint, r.size, r.mtime_ns, r.inode, ",".join(r.site_fields))
@@ -217,8 +263,11 @@ class BuildCache:
             db.execute("ROLLBACK")
             raise
         self._new_docs.clear()
+        self._new_memo.clear()
         if files is not None:
+            self._used_memo.clear()
             self.files = dict(files)
+            self.stages, self._new_stages = self._new_stages, {}
 
     def forget_files(self) -> None:
         """Drop the output-file records (before the output changes without them)."""
@@ -242,6 +291,9 @@ def discarded(folder: Path, why: str) -> Diagnostic:
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS docs (key BLOB PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS memo (key BLOB PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS stages (name TEXT PRIMARY KEY, fingerprint BLOB NOT NULL,
+                                   files TEXT NOT NULL, diagnostics BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS files (relpath TEXT PRIMARY KEY, fingerprint BLOB NOT NULL,
                                   size INTEGER, mtime_ns INTEGER, inode INTEGER,
                                   site_fields TEXT NOT NULL);

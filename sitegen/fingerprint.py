@@ -23,6 +23,7 @@ import hashlib
 import io
 import pickle
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -40,11 +41,19 @@ def _hash(*parts: bytes) -> bytes:
     return h.digest()
 
 
+def config_key(config: SiteConfig) -> bytes:
+    """sitegen's version and every setting, except the folders (which change no byte of
+    the output: building into another folder or from a moved site reuses the cache)."""
+    kept = replace(config, root=Path(), content_dir=Path(), output_dir=Path(),
+                   cache_dir=Path())
+    return _hash(f"{__version__}\0{kept!r}".encode())
+
+
 def settings_key(config: SiteConfig, theme_dirs: Sequence[Path], builtin: Path) -> bytes:
     """Everything every page depends on besides its context: sitegen's version, the config
     and the bytes of every template file of the theme chain."""
     h = hashlib.blake2b(digest_size=16)
-    h.update(f"{__version__}\0{config!r}\0".encode())
+    h.update(config_key(config))
     for folder in (*(d / "templates" for d in theme_dirs), builtin):
         if not folder.is_dir():
             continue
@@ -81,6 +90,10 @@ class Fingerprints:
     def page(self, templates: Sequence[str], context: object) -> bytes:
         """The fingerprint of a page rendered from ``templates`` with ``context``."""
         return _hash(self._settings, "\0".join(templates).encode(), self._pickle(context))
+
+    def of(self, *values: object) -> bytes:
+        """The fingerprint of any model values (reports and terms by key, as for pages)."""
+        return _hash(*(self._pickle(v) for v in values))
 
     def data(self, data: bytes) -> bytes:
         """The fingerprint of a file whose bytes are already known (feeds, search data)."""

@@ -151,6 +151,30 @@ class Staging:
             copied += 1
         return copied
 
+    def reuse_all(self, files: dict[str, Callable[[os.stat_result], bool]], origin: str) -> bool:
+        """``reuse`` for a whole set of files, or for none of them: False (and nothing
+        linked) unless every file is there unchanged."""
+        for relpath, unchanged in files.items():
+            rel = safe_relpath(relpath)
+            if rel is None or rel.as_posix() in self.written:
+                return False
+            try:
+                stat = os.lstat(self.output.joinpath(*rel.parts))
+            except OSError:
+                return False
+            if not stat_module.S_ISREG(stat.st_mode) or not unchanged(stat):
+                return False
+        done: list[str] = []
+        for relpath in files:
+            if not self.reuse(relpath, origin, lambda _stat: True):
+                for linked in done:  # undo: the caller writes the whole set instead
+                    del self.written[linked]
+                    (self.path / linked).unlink()
+                    self.reused -= 1
+                return False
+            done.append(relpath)
+        return True
+
     def subdir(self, name: str) -> Path:
         """A folder inside the staging area handed to another writer (the search index)."""
         rel = safe_relpath(name)

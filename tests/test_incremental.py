@@ -12,13 +12,17 @@ import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import REPO, snapshot
 
+from sitegen import publish
 from sitegen.build import BuildResult, build
 from sitegen.cache import DB_NAME
 from sitegen.config import load_config
+from sitegen.diagnostics import warning
+from sitegen.search import index as search_index
 
 
 def copy_sample(root: Path) -> Path:
@@ -229,3 +233,47 @@ def test_a_cache_folder_inside_the_output_is_refused(tmp_path: Path) -> None:
     result = build(config)
     assert not result.ok
     assert [d.code for d in result.diagnostics] == ["config.cache-dir"]
+
+
+def segment_files(index: Path) -> set[str]:
+    return {p.name.split(".")[0] for p in index.glob("MAIN_*.*")}
+
+
+def test_index_updated_segment_by_segment_answers_as_a_fresh_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With segments of 4 reports, each change re-indexes only the segments it touches and
+    the answers (scores, order, facets, suggestions) still equal a fresh index's."""
+    monkeypatch.setattr(search_index, "MIN_CHUNK", 4)
+    root = copy_sample(tmp_path / "site")
+    run(root)
+    index = root / ".sitegen-cache/whoosh"
+    assert len(segment_files(index)) == 5  # 19 reports in segments of 4
+    for name, change in STEPS[:5]:
+        before = segment_files(index)
+        change(root)
+        run(root)
+        after = segment_files(index)
+        assert snapshot(root / "output") == cold(root, tmp_path), name
+        assert len(before & after) >= 2, name  # most segments kept as they were
+    assert len(segment_files(index)) <= 5 + search_index.SMALL_SEGMENTS
+
+
+def test_a_reused_stage_reports_its_warnings_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Feeds and exports are reused whole when nothing they show changed; the warnings that
+    stage gave are given again, though it did not run."""
+    calls = []
+    real = publish.publish_files
+
+    def publish_files(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        files, found = real(*args, **kwargs)
+        return files, [*found, warning("publish.test", "feed.xml", "a stage warning")]
+
+    monkeypatch.setattr(publish, "publish_files", publish_files)
+    root = copy_sample(tmp_path / "site")
+    first = run(root)
+    again = run(root)
+    assert len(calls) == 1  # the second build reused the stage
+    assert "publish.test" in [d.code for d in first.diagnostics]
+    assert again.diagnostics == first.diagnostics

@@ -35,6 +35,7 @@ bytes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -49,7 +50,6 @@ from typing import TYPE_CHECKING, Any
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader, W3Segment
 from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
-from whoosh.writing import NO_MERGE
 
 from sitegen.diagnostics import Diagnostic, error, warning
 from sitegen.search.analysis import (
@@ -303,64 +303,92 @@ def doc_keys(reports: Iterable[Report], terms: Sequence[Term],
 
 # Whoosh keeps a deleted document's statistics (term counts, field lengths) in its segment,
 # and merging segments re-reads field lengths from a lossy one-byte encoding: either way
-# scores would drift from a fresh index's. So an update only ever adds a segment of new
-# documents (exact: statistics add up); a change or deletion rebuilds the cached index, as
-# do more than MAX_SEGMENTS segments (each one slows queries a little).
-MAX_SEGMENTS = 8
+# scores would drift from a fresh index's. Statistics of segments written fresh from the
+# reports do add up exactly, so the cached index is a set of such segments that are never
+# merged and never hold a deletion: an update drops every segment with a changed or deleted
+# report and indexes that segment's reports again, with the new ones, into new segments of
+# at most ``chunk_size`` reports. Small segments are re-indexed together once there are
+# SMALL_SEGMENTS of them. Ties in ranking are broken by date and URL (sitegen.search.query),
+# so the answers equal a fresh single-segment index's exactly.
+MIN_CHUNK = 1000  # reports per segment: an edit re-indexes at most this many (or 1/16th)
+SMALL_SEGMENTS = 4
+
+
+def chunk_size(reports: int) -> int:
+    return max(MIN_CHUNK, -(-reports // 16))
 
 
 def update_index(reports: Iterable[Report], terms: Iterable[Term], keys: Mapping[str, str],
                  index_dir: Path, dest: Path) -> IndexStats:
     """Bring the persistent index in ``index_dir`` (the build cache's) up to date with
-    ``reports`` document by document, then hard-link its files into ``dest`` and write
-    ``terms.json`` there. ``keys`` is ``doc_keys``: a document whose key is unchanged is
-    kept and new ones are added as a new segment; if any document changed or went, the index is
-    rebuilt (see MAX_SEGMENTS), so it always answers exactly as a fresh one. Whoosh commits
-    atomically. Raises ``LockError`` if another
-    build holds the index; the caller then builds a fresh one with ``build_index``."""
-    reports = sorted(reports, key=lambda r: (-r.date.timestamp(), r.url))
+    ``reports``, then hard-link its files into ``dest`` and write ``terms.json`` there.
+    ``keys`` is ``doc_keys``: a segment whose documents all still have their key is kept;
+    the others are dropped and their reports indexed again with the new ones (see
+    ``chunk_size``). Each Whoosh commit is atomic. Raises ``LockError`` if another build
+    holds the index; the caller then builds a fresh one with ``build_index``."""
+    reports = sorted(reports, key=lambda r: (r.date.timestamp(), r.url))  # oldest first
     terms = list(terms)
     term_map, diags = build_term_map(reports, terms)
     names = _name_texts(reports, terms)
     wanted: dict[str, Report] = {}
-    for report in reports:
+    for report in sorted(reports, key=lambda r: (-r.date.timestamp(), r.url)):
         if report.url in wanted:
             diags.append(error("search.duplicate-url", report.source,
                                f"another report already has the URL {report.url!r}; "
                                "not indexed"))
             continue
         wanted[report.url] = report
+    chunk = chunk_size(len(wanted))
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
         if whoosh_index.exists_in(str(index_dir), indexname=INDEX_NAME):
             ix = whoosh_index.open_dir(str(index_dir), indexname=INDEX_NAME)
         else:
             ix = whoosh_index.create_in(str(index_dir), make_schema(), indexname=INDEX_NAME)
-        current: dict[str, str] = {}
+        kept: dict[str, int] = {}  # segment id -> documents
+        present: set[str] = set()
         with ix.reader() as reader:
-            if reader.doc_count():
-                urls, held = reader.column_reader("url"), reader.column_reader("key")
-                current = {urls[n]: held[n] for n in reader.all_doc_ids()}
-        stale = [url for url, key in current.items() if wanted.get(url) is None
-                 or keys.get(url) != key]
-        if stale or len(ix._segments()) >= MAX_SEGMENTS:
-            ix.close()
-            ix = whoosh_index.create_in(str(index_dir), make_schema(), indexname=INDEX_NAME)
-            current = {}
-        new = [r for url, r in wanted.items() if current.get(url) != keys[url]]
-        if new:
+            before = len(reader.leaf_readers()) if reader.doc_count_all() else 0
+            for leaf, _ in reader.leaf_readers():
+                segment = leaf.segment()
+                if segment is None or not leaf.doc_count_all():
+                    continue
+                urls, held = leaf.column_reader("url"), leaf.column_reader("key")
+                docs = {urls[n]: held[n] for n in leaf.all_doc_ids()}
+                if segment.deleted_count() or present & docs.keys() or any(
+                        keys.get(url) != key or url not in wanted for url, key in docs.items()):
+                    continue
+                kept[segment.segment_id()] = len(docs)
+                present |= docs.keys()
+        small = [sid for sid, n in kept.items() if n < chunk]
+        if len(small) >= SMALL_SEGMENTS:
+            with ix.reader() as reader:
+                for leaf, _ in reader.leaf_readers():
+                    if leaf.segment() is not None and leaf.segment().segment_id() in small:
+                        urls = leaf.column_reader("url")
+                        present -= {urls[n] for n in leaf.all_doc_ids()}
+            for sid in small:
+                del kept[sid]
+        todo = [r for r in reports if r.url in wanted and wanted[r.url] is r
+                and r.url not in present]
+        batches = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
+        if not batches and len(kept) < before:
+            batches = [[]]  # only segments to drop
+        for batch in batches:
             # a name never used before: the old files are hard-linked into live output
             # folders, so no file of the cached index may ever be rewritten in place
-            segid = uuid.uuid4().hex[:16]
-            writer = ix.writer(codec=_StableCodec(segid), procs=1, limitmb=256,
-                               compound=False)
+            writer = ix.writer(codec=_StableCodec(uuid.uuid4().hex[:16]), procs=1,
+                               limitmb=256, compound=False)
             try:
-                for report in new:
+                for report in batch:
                     writer.add_document(**_document(report, names), key=keys[report.url])
             except BaseException:
                 writer.cancel()
                 raise
-            writer.commit(mergetype=NO_MERGE)
+            writer.commit(mergetype=functools.partial(_keep_only, frozenset(kept)))
+            with ix.reader() as reader:  # the new segment is kept by the next commits
+                kept = {leaf.segment().segment_id(): 0 for leaf, _ in reader.leaf_readers()
+                        if leaf.segment() is not None}
         ix.close()
         dest.mkdir(parents=True, exist_ok=True)
         size = 0
@@ -377,6 +405,11 @@ def update_index(reports: Iterable[Report], terms: Iterable[Term], keys: Mapping
         return IndexStats(0, 0, 0, 0, tuple(diags))
     return IndexStats(len(wanted), len(term_map.names("actor")),
                       len(term_map.names("location")), size, tuple(diags))
+
+
+def _keep_only(keep: frozenset[str], writer: Any, segments: list[Any]) -> list[Any]:
+    """A Whoosh merge policy that merges nothing and drops every segment not in ``keep``."""
+    return [s for s in segments if s.segment_id() in keep]
 
 
 def build_index(reports: Iterable[Report], terms: Iterable[Term], dest: Path,

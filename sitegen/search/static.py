@@ -79,22 +79,28 @@ def build_static_index(
     min_length: int = MIN_TOKEN_LENGTH,
     max_length: int = MAX_TOKEN_LENGTH,
     fold_table: Mapping[int, str | None] = FOLD_TABLE,
+    weights: Mapping[str, Mapping[str, int]] | None = None,
 ) -> Iterator[OutputFile]:
     """Yield the files of the static search index (see the module docstring).
 
     The keyword arguments describe what ``analyze`` does (the defaults are those of
     ``sitegen.search.analysis``); the browser repeats it on the query from meta.json and
-    fold.json, so they must agree with ``analyze``.
+    fold.json, so they must agree with ``analyze``. ``weights`` (report URL ->
+    ``report_weights``) may bring the weights of some reports, computed earlier.
     """
     docs = sorted(reports, key=lambda r: (-r.date.timestamp(), r.url))
     doc_id = {r.url: i for i, r in enumerate(docs)}
     actor_id = {t.slug: i for i, t in enumerate(actors)}
     location_id = {t.slug: i for i, t in enumerate(locations)}
-    by_key: dict[tuple[str, str], Term] = {(t.kind, t.slug): t for t in (*actors, *locations)}
+    by_key = term_lookup(actors, locations)
+    known = weights or {}
 
     postings: dict[str, list[Posting]] = {}
     for i, report in enumerate(docs):
-        for term, weight in sorted(_weights(report, by_key, analyze).items()):
+        found = known.get(report.url)
+        if found is None:
+            found = report_weights(report, by_key, analyze)
+        for term, weight in sorted(found.items()):
             postings.setdefault(term, []).append((i, weight))
 
     files: list[OutputFile] = []
@@ -139,10 +145,16 @@ def build_static_index(
     yield from files
 
 
-def _weights(
+def term_lookup(actors: Sequence[Term], locations: Sequence[Term]) -> dict[tuple[str, str], Term]:
+    """(kind, slug) -> term, as ``report_weights`` needs it."""
+    return {(t.kind, t.slug): t for t in (*actors, *locations)}
+
+
+def report_weights(
     report: Report, terms: Mapping[tuple[str, str], Term], analyze: Analyzer
 ) -> dict[str, int]:
-    """Map each analysed term of ``report`` to its integer weight."""
+    """Map each analysed term of ``report`` to its integer weight: a pure function of the
+    report and the names and spellings of its actors and locations."""
     counts: dict[str, Counter[str]] = {
         "title": Counter(analyze(report.title)),
         "summary": Counter(analyze(report.summary)),
