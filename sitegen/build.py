@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import pickle
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,6 +30,7 @@ from sitegen.fingerprint import Fingerprints, combine, config_key, settings_key,
 from sitegen.markdown import MarkdownTooComplex, render_markdown
 from sitegen.model import RenderedBody
 from sitegen.parallel import in_background, ordered_map
+from sitegen.related import related_reports
 from sitegen.search.analysis import analyze
 from sitegen.search.index import IndexStats, build_index, doc_keys, update_index
 from sitegen.search.static import build_static_index, report_weights, term_lookup
@@ -241,7 +243,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
 
     env = render.make_env(chain, config.base_path, config.language, config.base_url)
     view = render.site_view(site)
-    work = list(render.page_jobs(site, view))
+    work = list(render.page_jobs(site, view, _related(site, store)))
     prints = Fingerprints(settings_key(config, chain, builtin_theme() / "templates"), keys)
     old = store.files if store is not None else {}
     totals = render.site_totals(view)
@@ -392,6 +394,25 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             stage.abort()
         raise
     return result(True, _stats(site, docs, pages, stage, len(todo)), site)
+
+
+def _related(site: model.Site, store: BuildCache | None,
+             ) -> Mapping[str, tuple[model.Report, ...]]:
+    """``related_reports(site)``, from the cache when no report's URL, date or terms changed
+    (it depends on nothing else)."""
+    key = digest("related", pickle.dumps(
+        [(r.url, r.date.timestamp(), [(t.kind, t.slug) for t in r.terms]) for r in site.reports],
+        protocol=5))
+    by_url = {r.url: r for r in site.reports}
+    if store is not None:
+        with contextlib.suppress(CacheCorrupt, sqlite3.Error):
+            held = store.get_memo([key]).get(key)
+            if isinstance(held, dict) and held.keys() == by_url.keys():
+                return {url: tuple(by_url[u] for u in urls) for url, urls in held.items()}
+    related = related_reports(site)
+    if store is not None:
+        store.put_memo(key, {url: [r.url for r in found] for url, found in related.items()})
+    return related
 
 
 def _static_weights(site: model.Site, index_keys: Mapping[str, str],

@@ -337,8 +337,10 @@ class PageJob:
     context: PageContext
 
 
-def page_jobs(site: Site, view: SiteView) -> Iterator[PageJob]:
-    """Every page of the site, in a stable order."""
+def page_jobs(site: Site, view: SiteView,
+              related: Mapping[str, tuple[Report, ...]] | None = None) -> Iterator[PageJob]:
+    """Every page of the site, in a stable order. ``related`` is ``related_reports(site)``
+    when the caller has it already."""
     common: dict[str, Any] = {"site": view, "sitegen_version": __version__}
     size = site.config.page_size
     for page in paginate(site.reports, size, ""):
@@ -347,7 +349,8 @@ def page_jobs(site: Site, view: SiteView) -> Iterator[PageJob]:
         yield PageJob(url, ("index.html",), IndexPage(page_url=url, page_title=title,
                                                       pagination=page, **common))
     reports = site.reports
-    related = related_reports(site)
+    if related is None:
+        related = related_reports(site)
     for i, report in enumerate(reports):
         yield PageJob(report.url, (f"report-{report.slug}.html", "report.html"), ReportPage(
             page_url=report.url, page_title=report.title, report=report,

@@ -60,6 +60,7 @@ ALLOWED: dict[str, set[str]] = {
     # Fingerprints of pages' inputs: reads the model and the theme's template bytes.
     "sitegen.fingerprint": {"sitegen", "sitegen.config", "sitegen.model"},
     "sitegen.build": {"sitegen", "sitegen.cache", "sitegen.fingerprint", "sitegen.slugs",
+                      "sitegen.related",
                       "sitegen.config", "sitegen.content", "sitegen.diagnostics",
                       "sitegen.files", "sitegen.markdown", "sitegen.model", "sitegen.output",
                       "sitegen.render", "sitegen.themes", "sitegen.search.analysis",
