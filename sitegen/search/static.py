@@ -95,20 +95,25 @@ def build_static_index(
     by_key = term_lookup(actors, locations)
     known = weights or {}
 
-    postings: dict[str, list[Posting]] = {}
+    postings: dict[str, list[list[int]]] = {}
     for i, report in enumerate(docs):
         found = known.get(report.url)
         if found is None:
             found = report_weights(report, by_key, analyze)
-        for term, weight in sorted(found.items()):
-            postings.setdefault(term, []).append((i, weight))
+        for term, weight in found.items():
+            postings.setdefault(term, []).append([i, weight])
+    # each term's list as JSON, once (the C encoder): to size the shards and to write them
+    texts = {term: json.dumps(ps, separators=(",", ":")) for term, ps in postings.items()}
 
     files: list[OutputFile] = []
     bounds: list[str] = []
-    for n, shard in enumerate(_shards(postings)):
-        bounds.append(next(iter(shard)))
-        data = {term: [list(p) for p in ps] for term, ps in shard.items()}
-        files.append(_json_file(f"terms/{n}.json", data))
+    for n, shard in enumerate(_shards(texts)):
+        bounds.append(shard[0])
+        # exactly json.dumps(dict, sort_keys=True, ensure_ascii=False, compact separators)
+        data = ",".join(json.dumps(term, ensure_ascii=False) + ":" + texts[term]
+                        for term in sorted(shard))
+        files.append(OutputFile(f"{ROOT}/terms/{n}.json", ("{" + data + "}").encode("utf-8"),
+                                ORIGIN))
 
     rows = [_doc_row(r, actor_id, location_id) for r in docs]
     chunks = [rows[k : k + DOCS_PER_CHUNK] for k in range(0, len(rows), DOCS_PER_CHUNK)]
@@ -209,17 +214,18 @@ def _utf16_key(term: str) -> bytes:
     return term.encode("utf-16-be")
 
 
-def _shards(postings: dict[str, list[Posting]]) -> Iterator[dict[str, list[Posting]]]:
-    """Cut the sorted terms into consecutive shards of about ``SHARD_BYTES`` of JSON."""
-    shard: dict[str, list[Posting]] = {}
+def _shards(texts: dict[str, str]) -> Iterator[list[str]]:
+    """Cut the terms, sorted, into consecutive shards of about ``SHARD_BYTES`` of JSON
+    (``texts``: term -> its postings as JSON)."""
+    shard: list[str] = []
     size = 0
-    for term in sorted(postings, key=_utf16_key):
+    for term in sorted(texts, key=_utf16_key):
         # "term":[[id,w],...], -- close enough to the serialised size to cut on.
-        entry = len(term.encode()) + 5 + sum(len(f"[{d},{w}],") for d, w in postings[term])
+        entry = len(term.encode()) + 4 + len(texts[term])
         if shard and size + entry > SHARD_BYTES:
             yield shard
-            shard, size = {}, 0
-        shard[term] = postings[term]
+            shard, size = [], 0
+        shard.append(term)
         size += entry
     if shard:
         yield shard
