@@ -235,6 +235,7 @@ class _Opened:
     query_schema: Schema
     term_lists: Mapping[str, tuple[tuple[str, ...], ...]]  # field -> slugs of each docnum
     doc_count: int
+    ranks: tuple[int, ...] = ()  # docnum -> place in "newest first, then URL" order
 
 
 def _term_lists(ix: Any, fieldname: str) -> tuple[tuple[str, ...], ...]:
@@ -246,6 +247,48 @@ def _term_lists(ix: Any, fieldname: str) -> tuple[tuple[str, ...], ...]:
             for docnum in reader.postings(fieldname, btext).all_ids():
                 lists[docnum].append(text)
     return tuple(tuple(x) for x in lists)
+
+
+def _date_ranks(ix: Any) -> tuple[int, ...]:
+    """docnum -> its place in the order newest first, then by URL; read once per opened
+    index, so sorting a search's matches never reads the columns again."""
+    with ix.reader() as reader:
+        count = reader.doc_count_all()
+        if not count:
+            return ()
+        ts = list(reader.column_reader("ts"))
+        urls = list(reader.column_reader("url"))
+    ranks = [0] * count
+    for place, docnum in enumerate(sorted(range(count), key=lambda d: (-ts[d], urls[d]))):
+        ranks[docnum] = place
+    return tuple(ranks)
+
+
+class _RankCategorizer(sorting.Categorizer):  # type: ignore[misc]
+    def __init__(self, ranks: tuple[int, ...], scored: bool) -> None:
+        self._ranks = ranks
+        self._offset = 0
+        self.needs_current = scored
+
+    def set_searcher(self, segment_searcher: Any, docoffset: int) -> None:
+        self._offset = docoffset
+
+    def key_for(self, matcher: Any, segment_docnum: int) -> Any:
+        rank = self._ranks[self._offset + segment_docnum]
+        return (-matcher.score(), rank) if self.needs_current else (0.0, rank)
+
+
+class _RankFacet(sorting.FacetType):  # type: ignore[misc]
+    """Sort by score (if ``scored``), then newest first, then URL: never by Whoosh's
+    document numbers, which depend on the order documents were added, so an index updated
+    report by report answers exactly as a fresh one. The key is ``(-score, rank)``."""
+
+    def __init__(self, ranks: tuple[int, ...], scored: bool) -> None:
+        self._ranks = ranks
+        self._scored = scored
+
+    def categorizer(self, global_searcher: Any) -> _RankCategorizer:
+        return _RankCategorizer(self._ranks, self._scored)
 
 
 class _ListCategorizer(sorting.Categorizer):  # type: ignore[misc]
@@ -362,8 +405,13 @@ def _open(index_dir: Path, sig: tuple[int, int, int]) -> _Opened | None:
         return None
     schema = ix.schema
     query_schema = Schema(**{name: schema[name] for name in QUERY_FIELDS if name in schema})
+    try:
+        ranks = _date_ranks(ix)
+    except _OPEN_ERRORS as exc:
+        log.debug("cannot read the search index in %s: %s", index_dir, exc)
+        return None
     return _Opened(sig, ix, load_term_map(index_dir), query_schema, lists,
-                   len(lists["actor"]))
+                   len(lists["actor"]), ranks)
 
 
 def search(index_dir: Path, request: SearchRequest) -> SearchResults:
@@ -543,13 +591,6 @@ def _with_proximity(q: wq.Query, text: str) -> wq.Query:
     return wq.AndMaybe(q, near)
 
 
-# Ties are broken by date (newest first), then URL, never by Whoosh's document numbers,
-# which depend on the order documents were added: an index updated report by report answers
-# exactly as a fresh one.
-_ORDER_BY_DATE = [sorting.FieldFacet("ts", reverse=True), sorting.FieldFacet("url")]
-_ORDER_BY_SCORE = [sorting.ScoreFacet(), *_ORDER_BY_DATE]
-
-
 def _run(searcher: Any, opened: _Opened, request: SearchRequest,
          messages: list[str]) -> SearchResults:
     reader = searcher.reader()
@@ -571,7 +612,7 @@ def _run(searcher: Any, opened: _Opened, request: SearchRequest,
         results = searcher.search(
             _with_proximity(parsed, request.q) if scored else parsed, limit=limit,
             filter=flt, groupedby=facets, maptype=sorting.Count,
-            sortedby=_ORDER_BY_DATE if by_date else _ORDER_BY_SCORE, terms=False)
+            sortedby=_RankFacet(opened.ranks, scored=not by_date), terms=False)
         total = len(results)
     except Exception as exc:  # noqa: BLE001
         log.debug("search %r failed: %s", request.q, exc)
@@ -585,7 +626,7 @@ def _run(searcher: Any, opened: _Opened, request: SearchRequest,
     })
     words = _highlight_words(parsed, reader) if scored else frozenset()
     start = (request.page - 1) * request.page_size
-    hits = tuple(_hit(h, words, None if by_date else -h.score[0])  # the key of ScoreFacet
+    hits = tuple(_hit(h, words, None if by_date else -h.score[0])  # see _RankFacet
                  for h in islice(results, start, start + request.page_size))
 
     suggestion: str | None = None
