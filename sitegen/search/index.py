@@ -25,8 +25,12 @@ Fields (see ``make_schema``):
 ``source``          analysed source name, stored; ``source_id`` its slug, for exact filters
 ``tags``            exact tag slugs (``SlugListTokenizer``): ``tags:"Air strike"`` finds the tag
                     "air strike" whatever its case or accents; ``tags_text`` the analysed tags
-``spell``           the unstemmed folded words of the report, for "did you mean"
 ==================  =====================================================================
+
+"Did you mean" picks from the unstemmed, folded words of the reports. They are not a Whoosh
+field (their postings cost a quarter of the indexing time): each segment has a companion file
+``<segment>.spl``, ``{word: reports}`` for its reports, which Whoosh deletes with its segment;
+``load_spelling`` sums them.
 
 The index is deterministic: documents are added newest first (ties by URL), the segment has a
 fixed name and the term map is written with sorted keys, so the same reports give the same
@@ -41,6 +45,7 @@ import json
 import logging
 import shutil
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader, W3Segment
-from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, Schema
 
 from sitegen.diagnostics import Diagnostic, error, warning
 from sitegen.search.analysis import (
@@ -72,6 +77,7 @@ __all__ = [
     "TermMap",
     "build_index",
     "build_term_map",
+    "load_spelling",
     "load_term_map",
     "make_schema",
 ]
@@ -151,9 +157,6 @@ def make_schema() -> Schema:
         source_id=ID(),
         tags=TEXT(analyzer=slugs, phrase=False),
         tags_text=TEXT(analyzer=text),
-        # scorable only so Whoosh writes a length column: without one, the writer stats the
-        # missing column file once per posting (a third of the build time).
-        spell=KEYWORD(scorable=True),
     )
 
 
@@ -266,7 +269,7 @@ def _document(report: Report, names: Mapping[tuple[str, str], str]) -> dict[str,
         "source": source,
         "tags": SLUG_SEPARATOR.join(slugify_name(t) for t in report.tags if t.strip()),
         "tags_text": "\n".join(report.tags),
-        "spell": " ".join(sorted({w for w in spell if len(w) >= 3 and w.isalpha()})),
+        "spell": sorted({w for w in spell if len(w) >= 3 and w.isalpha()}),  # not indexed
     }
     if source.strip():
         doc["source_id"] = slugify_name(source)
@@ -312,6 +315,33 @@ def doc_keys(reports: Iterable[Report], terms: Sequence[Term],
 # so the answers equal a fresh single-segment index's exactly.
 MIN_CHUNK = 1000  # reports per segment: an edit re-indexes at most this many (or 1/16th)
 SMALL_SEGMENTS = 4
+
+
+SPELL_EXT = "spl"
+
+
+def _write_spelling(index_dir: Path, segment_id: str, counts: Counter[str]) -> None:
+    text = json.dumps(dict(sorted(counts.items())), ensure_ascii=False, separators=(",", ":"))
+    (index_dir / f"{segment_id}.{SPELL_EXT}").write_text(text, encoding="utf-8")
+
+
+def load_spelling(index_dir: Path, segment_ids: Iterable[str]) -> dict[str, int]:
+    """word -> number of reports with it, over the given segments (see the module doc)."""
+    total: Counter[str] = Counter()
+    for segment_id in segment_ids:
+        path = index_dir / f"{segment_id}.{SPELL_EXT}"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} is not a word list")
+        total.update({str(k): int(v) for k, v in data.items()})
+    return dict(total)
+
+
+def _add(writer: Any, report: Report, names: Mapping[tuple[str, str], str], key: str,
+         spelling: Counter[str]) -> None:
+    doc = _document(report, names)
+    spelling.update(doc.pop("spell"))
+    writer.add_document(**doc, key=key)
 
 
 def chunk_size(reports: int) -> int:
@@ -377,14 +407,18 @@ def update_index(reports: Iterable[Report], terms: Iterable[Term], keys: Mapping
         for batch in batches:
             # a name never used before: the old files are hard-linked into live output
             # folders, so no file of the cached index may ever be rewritten in place
-            writer = ix.writer(codec=_StableCodec(uuid.uuid4().hex[:16]), procs=1,
-                               limitmb=256, compound=False)
+            segid = uuid.uuid4().hex[:16]
+            writer = ix.writer(codec=_StableCodec(segid), procs=1, limitmb=256,
+                               compound=False)
+            spelling: Counter[str] = Counter()
             try:
                 for report in batch:
-                    writer.add_document(**_document(report, names), key=keys[report.url])
+                    _add(writer, report, names, keys[report.url], spelling)
             except BaseException:
                 writer.cancel()
                 raise
+            if batch:  # before the commit that makes the segment live
+                _write_spelling(index_dir, f"{INDEX_NAME}_{segid}", spelling)
             writer.commit(mergetype=functools.partial(_keep_only, frozenset(kept)))
             with ix.reader() as reader:  # the new segment is kept by the next commits
                 kept = {leaf.segment().segment_id(): 0 for leaf, _ in reader.leaf_readers()
@@ -437,6 +471,7 @@ def build_index(reports: Iterable[Report], terms: Iterable[Term], dest: Path,
         writer = ix.writer(codec=_StableCodec(), procs=1, limitmb=256, compound=False)
         seen: set[str] = set()
         count = 0
+        spelling: Counter[str] = Counter()
         try:
             for report in reports:
                 if report.url in seen:
@@ -445,12 +480,13 @@ def build_index(reports: Iterable[Report], terms: Iterable[Term], dest: Path,
                                        "not indexed"))
                     continue
                 seen.add(report.url)
-                writer.add_document(**_document(report, names),
-                                    key=(keys or {}).get(report.url, ""))
+                _add(writer, report, names, (keys or {}).get(report.url, ""), spelling)
                 count += 1
         except BaseException:
             writer.cancel()
             raise
+        if count:
+            _write_spelling(dest, f"{INDEX_NAME}_{_SEGMENT_ID}", spelling)
         writer.commit(merge=False)
         ix.close()
         (dest / f"{INDEX_NAME}_WRITELOCK").unlink(missing_ok=True)

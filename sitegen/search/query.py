@@ -40,7 +40,14 @@ from whoosh.fields import Schema
 from whoosh.support.levenshtein import distance as edit_distance
 
 from sitegen.search.analysis import analyze, fold, iter_terms
-from sitegen.search.index import INDEX_NAME, TERMS_FILE, TermEntry, TermMap, load_term_map
+from sitegen.search.index import (
+    INDEX_NAME,
+    TERMS_FILE,
+    TermEntry,
+    TermMap,
+    load_spelling,
+    load_term_map,
+)
 from sitegen.slugs import slugify_name
 
 __all__ = [
@@ -236,6 +243,8 @@ class _Opened:
     term_lists: Mapping[str, tuple[tuple[str, ...], ...]]  # field -> slugs of each docnum
     doc_count: int
     ranks: tuple[int, ...] = ()  # docnum -> place in "newest first, then URL" order
+    spelling: Mapping[str, Mapping[str, int]] = field(  # first letter -> word -> reports
+        default_factory=lambda: MappingProxyType({}))
 
 
 def _term_lists(ix: Any, fieldname: str) -> tuple[tuple[str, ...], ...]:
@@ -407,11 +416,21 @@ def _open(index_dir: Path, sig: tuple[int, int, int]) -> _Opened | None:
     query_schema = Schema(**{name: schema[name] for name in QUERY_FIELDS if name in schema})
     try:
         ranks = _date_ranks(ix)
+        with ix.reader() as reader:
+            segments = [leaf.segment().segment_id() for leaf, _ in reader.leaf_readers()
+                        if leaf.segment() is not None and leaf.doc_count_all()]
     except _OPEN_ERRORS as exc:
         log.debug("cannot read the search index in %s: %s", index_dir, exc)
         return None
+    by_letter: dict[str, dict[str, int]] = {}
+    try:
+        for word, count in sorted(load_spelling(index_dir, segments).items()):
+            by_letter.setdefault(word[:1], {})[word] = count
+    except (OSError, ValueError, TypeError) as exc:  # searching works; no "did you mean"
+        log.debug("cannot read the word lists in %s: %s", index_dir, exc)
+        by_letter = {}
     return _Opened(sig, ix, load_term_map(index_dir), query_schema, lists,
-                   len(lists["actor"]), ranks)
+                   len(lists["actor"]), ranks, MappingProxyType(by_letter))
 
 
 def search(index_dir: Path, request: SearchRequest) -> SearchResults:
@@ -765,7 +784,7 @@ def _suggest(searcher: Any, opened: _Opened, request: SearchRequest, parsed: wq.
         else:
             new_request = replace(new_request, locations=tuple(
                 best if v == value else v for v in new_request.locations))
-    text = _correct_text(reader, opened.terms, request.q, parsed) if request.q else None
+    text = _correct_text(reader, opened.terms, opened.spelling, request.q, parsed) if request.q else None
     if text is not None:
         new_request = replace(new_request, q=text)
     if new_request == request:
@@ -799,7 +818,8 @@ def closest_term(terms: TermMap, kind: str, value: str) -> str | None:
     return best[2] if best else None
 
 
-def _correct_text(reader: Any, terms: TermMap, qstring: str, parsed: wq.Query) -> str | None:
+def _correct_text(reader: Any, terms: TermMap, spelling: Mapping[str, Mapping[str, int]],
+                  qstring: str, parsed: wq.Query) -> str | None:
     """``qstring`` with each unknown word replaced by the closest indexed word, or None."""
     spans: dict[tuple[int, int], list[tuple[str, str]]] = {}
     for token in parsed.all_tokens():
@@ -820,7 +840,7 @@ def _correct_text(reader: Any, terms: TermMap, qstring: str, parsed: wq.Query) -
             quoted = sc > 0 and qstring[sc - 1] == '"'
             edits.append((sc, ec, name if quoted or " " not in name else f'"{name}"'))
         elif any(f in TEXT_FIELDS for f, _ in fields):
-            word = _closest_word(reader, original)
+            word = _closest_word(spelling, original)
             if word is not None:
                 edits.append((sc, ec, word))
     if not edits:
@@ -844,16 +864,22 @@ def _known(reader: Any, fieldname: str, text: Any) -> bool:
         return True
 
 
-def _closest_word(reader: Any, original: str) -> str | None:
+def _closest_word(spelling: Mapping[str, Mapping[str, int]], original: str) -> str | None:
+    """The indexed word nearest ``original`` (same first letter, within 1 edit for short
+    words and 2 for longer), the most used one on ties. ``spelling``: first letter ->
+    {word: reports}."""
     word = fold(original.lower())
     if len(word) < 3 or not word.isalpha():
         return None
     maxdist = 1 if len(word) <= 4 else 2
     best: tuple[int, int, str] | None = None
-    for cand in reader.terms_within("spell", word, maxdist, prefix=1):
-        if cand == word:
+    for cand, count in spelling.get(word[0], {}).items():
+        if cand == word or abs(len(cand) - len(word)) > maxdist:
             continue
-        key = (edit_distance(word, cand), -reader.doc_frequency("spell", cand), cand)
+        dist = edit_distance(word, cand)
+        if dist > maxdist:
+            continue
+        key = (dist, -count, cand)
         if best is None or key < best:
             best = key
     return best[2] if best else None
