@@ -270,8 +270,9 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                                            fields)
 
     def write_all(files: Iterable[OutputFile], stage_name: str = "",
-                  stage_fp: bytes = b"", found: Sequence[Diagnostic] = ()) -> None:
-        paths = []
+                  stage_fp: bytes = b"", found: Sequence[Diagnostic] = (),
+                  also: Sequence[str] = ()) -> None:
+        paths = list(also)
         for file in files:
             fp = prints.data(file.data)
             paths.append(file.relpath)
@@ -342,8 +343,10 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                                None if site.reports else when)
         published_found = cached_stage("publish", publish_fp)
         published: list[OutputFile] = []
+        feeds: list[str] = []  # the actor and location feeds, written one by one
         if published_found is None:
-            published, publish_diags = publish.publish_files(site, when, aliases, taken=paths)
+            published, publish_diags = publish.publish_files(site, when, aliases, taken=paths,
+                                                             with_term_feeds=False)
             diags += publish_diags
         else:
             diags += published_found
@@ -359,7 +362,16 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             if static.is_dir():
                 stage.copy_tree(static, "static")
         if published_found is None:
-            write_all(published, "publish", publish_fp, publish_diags)
+            empty_site = None if site.reports else when
+            for term in (*site.actors, *site.locations):
+                # a feed changes only with its term's newest reports: reuse the others
+                rel = slugs.feed_url(term.kind, term.slug)
+                fp = prints.of(config_key(config), publish.term_feed_inputs(site, term),
+                               empty_site)
+                feeds.append(rel)
+                if not reused(rel, "feed", fp, old.get(rel)):
+                    written(publish.term_feed(site, term, when), fp)
+            write_all(published, "publish", publish_fp, publish_diags, also=feeds)
         timer.lap("static")
         static_fp = prints.of(config_key(config), [(r.url, index_keys[r.url])
                                                    for r in site.reports],

@@ -32,7 +32,7 @@ from sitegen import __version__, slugs
 from sitegen.config import CONFIG_NAME, SiteConfig
 from sitegen.diagnostics import Diagnostic, error, warning
 from sitegen.files import OutputFile
-from sitegen.model import Report, Site, TermKind
+from sitegen.model import Report, Site, Term, TermKind
 from sitegen.slugs import feed_url
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -158,9 +158,21 @@ def term_feeds(site: Site, now: datetime) -> Iterator[OutputFile]:
     each term's page (for a location, with those of the places below it)."""
     for kind in KINDS:
         for term in site.terms(kind):
-            listed = tuple(item.report for item in term.listing)
-            yield _feed(site, listed, url=feed_url(kind, term.slug),
-                        title=f"{site.config.title}: {term.name}", alternate=term.url, now=now)
+            yield term_feed(site, term, now)
+
+
+def term_feed_inputs(site: Site, term: Term) -> tuple[object, ...]:
+    """Everything ``term_feed`` reads besides the config and ``now`` (which it reads only
+    when the site has no report): for the build cache's fingerprint."""
+    return (term.kind, term.slug, term.name, term.url,
+            tuple(item.report for item in term.listing[:FEED_SIZE]), site.reports[:1])
+
+
+def term_feed(site: Site, term: Term, now: datetime) -> OutputFile:
+    """One actor's or location's feed."""
+    listed = tuple(item.report for item in term.listing[:FEED_SIZE])
+    return _feed(site, listed, url=feed_url(term.kind, term.slug),
+                 title=f"{site.config.title}: {term.name}", alternate=term.url, now=now)
 
 
 def _feed(site: Site, reports: Sequence[Report], *, url: str, title: str, alternate: str,
@@ -534,10 +546,13 @@ def locations_geojson(site: Site) -> OutputFile:
 
 
 def publish_files(site: Site, now: datetime, aliases: Mapping[str, Sequence[str]] | None = None,
-                  taken: Iterable[str] = ()) -> tuple[list[OutputFile], list[Diagnostic]]:
+                  taken: Iterable[str] = (), with_term_feeds: bool = True,
+                  ) -> tuple[list[OutputFile], list[Diagnostic]]:
     """Every file of this module: feeds, sitemap, robots.txt, data exports, redirects; plus
-    the base_url warning and alias errors."""
-    files = [site_feed(site, now), *term_feeds(site, now), *sitemap_files(site),
+    alias errors. ``with_term_feeds=False`` leaves out the actor and location feeds (the
+    build then makes them one by one with ``term_feed``)."""
+    files = [site_feed(site, now), *(term_feeds(site, now) if with_term_feeds else ()),
+             *sitemap_files(site),
              robots_txt(site), reports_json(site), reports_jsonl(site), entities_json(site),
              locations_geojson(site)]
     redirects, diags = redirect_pages(site, aliases or {}, taken)

@@ -277,3 +277,18 @@ def test_a_reused_stage_reports_its_warnings_again(
     assert len(calls) == 1  # the second build reused the stage
     assert "publish.test" in [d.code for d in first.diagnostics]
     assert again.diagnostics == first.diagnostics
+
+
+def test_an_edit_rewrites_only_the_feeds_that_list_the_report(tmp_path: Path) -> None:
+    root = copy_sample(tmp_path / "site")
+    run(root)
+    feeds = sorted((root / "output").glob("*/*/feed.xml"))
+    before = {p: p.stat().st_ino for p in feeds}
+    edit_body(root)
+    run(root)
+    changed = {p.parent.name for p, ino in before.items() if p.stat().st_ino != ino}
+    [page] = [p for p in (root / "output/reports").rglob("index.html")
+              if "zebrafinch" in p.read_text(encoding="utf-8")]
+    url = page.parent.relative_to(root / "output").as_posix() + "/"
+    listing = {p.parent.name for p in feeds if url in p.read_text(encoding="utf-8")}
+    assert changed == listing and 0 < len(changed) < len(feeds)
