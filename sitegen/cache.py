@@ -24,6 +24,7 @@ cold build and its output is the same.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -45,6 +46,7 @@ FORMAT = "2"
 DB_NAME = "cache.sqlite"
 INDEX_DIR = "whoosh"
 _CHECKSUM = 16
+_BATCH = 256  # report entries per write
 
 # What a cached value may contain: the classes of a parsed report, its diagnostics and its
 # rendered body, and the standard types of YAML values. Anything else is refused.
@@ -202,7 +204,23 @@ class BuildCache:
         return None if row is None else loads(row[0])
 
     def put_doc(self, key: bytes, value: Any) -> None:
+        """Store a report's entry (written in batches, not held until ``save``: an entry is
+        valid on its own, whatever happens to the build)."""
         self._new_docs.append((key, dumps(value)))
+        if len(self._new_docs) >= _BATCH:
+            self._flush_docs()
+
+    def _flush_docs(self) -> None:
+        with contextlib.suppress(sqlite3.Error):  # a cache that cannot grow is no loss
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?)",
+                                     self._new_docs)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        self._new_docs.clear()
 
     def get_memo(self, keys: list[bytes]) -> dict[bytes, Any]:
         """Stored values of a pure function (see ``put_memo``) for those of ``keys`` it has.
