@@ -312,28 +312,47 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                           store.index_dir if store is not None else None)
             if jobs > 1:  # the Whoosh index is single-threaded: write it in a forked process
                 pending = in_background(_index, *index_args)
-        bases: dict[str, bytes] = {}
-        todo_pages = []
-        for job in work:
+        paths.extend(slugs.output_relpath(job.url) for job in work)
+        if stage is not None:
+            for job, rel in zip(work, paths, strict=True):
+                stage.claim(rel, job.url)
+
+        def page_task(job: render.PageJob) -> tuple[str, FileRecord | None, bool] | Diagnostic:
+            """One page, in a worker: linked from the live output if made from the same
+            inputs, else rendered and written. Only (relpath, record, reused) comes back."""
             rel = slugs.output_relpath(job.url)
-            paths.append(rel)
-            bases[rel] = base = prints.page(job.templates, job.context)
+            base = prints.page(job.templates, job.context)
             prior = old.get(rel)
-            if prior is not None and reused(rel, job.url, combine(base, site_totals(
-                    totals, prior.site_fields)), prior, prior.site_fields):
-                pages += 1
-                report("render", pages, len(work))
-                continue
-            todo_pages.append(job)
-        for page in render.render_pages(env, todo_pages, jobs):
+            if stage is not None and prior is not None and prior.fingerprint == combine(
+                    base, site_totals(totals, prior.site_fields)) and stage.link_claimed(
+                    rel, prior.matches):
+                return rel, prior, True
+            page = render.render_page(env, job, stage.write_claimed if stage else None)
             if isinstance(page, Diagnostic):
-                diags.append(page)
+                return page
+            stat = page.written
+            if stat is None:
+                return rel, None, False
+            fp = combine(base, site_totals(totals, page.site_fields))
+            return rel, FileRecord(fp, stat.st_size, stat.st_mtime_ns, stat.st_ino,
+                                   page.site_fields), False
+
+        seen: set[tuple[str, int | None, str]] = set()
+        for done in ordered_map(page_task, work, jobs, chunk=32):
+            if isinstance(done, Diagnostic):
+                if render.diagnostic_key(done) not in seen:
+                    seen.add(render.diagnostic_key(done))
+                    diags.append(done)
                 continue
             pages += 1
             report("render", pages, len(work))
-            rel = page.file.relpath
-            written(page.file, combine(bases[rel], site_totals(totals, page.site_fields)),
-                    page.site_fields)
+            rel, record, was_reused = done
+            if record is not None and stage is not None:
+                records[rel] = record
+                if was_reused:
+                    stage.reused += 1
+                else:
+                    stage.bytes_written += record.size
         timer.lap("render")
         old_urls = {doc.path: doc.meta.aliases for doc in docs}
         aliases = {r.url: old_urls.get(r.source, ()) for r in site.reports}

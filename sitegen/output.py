@@ -106,6 +106,40 @@ class Staging:
         self.bytes_written += len(file.data)
         return target.stat()
 
+    def claim(self, relpath: str, origin: str) -> None:
+        """Reserve ``relpath`` for ``write_claimed`` or ``link_claimed``."""
+        self._claim(relpath, origin)
+
+    def _claimed(self, relpath: str) -> Path:
+        rel = safe_relpath(relpath)
+        if rel is None or rel.as_posix() not in self.written:
+            raise OutputError(f"{relpath!r} was not claimed in the staging folder")
+        target = self.path.joinpath(*rel.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def write_claimed(self, file: OutputFile) -> os.stat_result:
+        """Write a file whose path was claimed. It changes nothing in this object, so forked
+        workers may call it (the parent counts the bytes from the returned stat)."""
+        target = self._claimed(file.relpath)
+        target.write_bytes(file.data)
+        return target.stat()
+
+    def link_claimed(self, relpath: str, unchanged: Callable[[os.stat_result], bool]) -> bool:
+        """``reuse`` for a claimed path, from a forked worker (the parent counts it)."""
+        live = self.output.joinpath(*PurePosixPath(relpath).parts)
+        try:
+            stat = os.lstat(live)
+        except OSError:
+            return False
+        if not stat_module.S_ISREG(stat.st_mode) or not unchanged(stat):
+            return False
+        try:
+            os.link(live, self._claimed(relpath))
+        except OSError:
+            return False
+        return True
+
     def reuse(self, relpath: str, origin: str, unchanged: Callable[[os.stat_result], bool],
               ) -> bool:
         """Hard-link ``relpath`` from the live output folder instead of writing it, if that

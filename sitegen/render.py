@@ -12,8 +12,9 @@ import functools
 import json
 import math
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from datetime import date as date_type
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -219,8 +220,13 @@ def register_filters(env: Environment, base_path: str, language: str,
     def url(path: str) -> str:
         return slugs.href(base_path, path)
 
+    @functools.lru_cache(maxsize=1 << 14)
+    def _date(day: date_type, fmt: str) -> str:
+        return format_date(day, format=fmt, locale=locale)
+
     def date(value: datetime, fmt: str = "medium") -> str:
-        return format_date(value, format=fmt, locale=locale)
+        # Babel takes tens of microseconds a date; a site shows each date on many pages
+        return _date(value.date() if isinstance(value, datetime) else value, fmt)
 
     def datetime_(value: datetime, fmt: str = "medium") -> str:
         return format_datetime(value, format=fmt, tzinfo=value.tzinfo, locale=locale)
@@ -454,11 +460,18 @@ class _TrackedSite:
 
 @dataclass(frozen=True, slots=True)
 class RenderedPage:
-    file: OutputFile
+    file: OutputFile  # without its bytes when a sink wrote them
     site_fields: tuple[str, ...]  # the SITE_TOTALS the templates read
+    written: Any = None  # what the sink returned
 
 
-def render_page(env: Environment, job: PageJob) -> RenderedPage | Diagnostic:
+Sink = Callable[[OutputFile], Any]
+
+
+def render_page(env: Environment, job: PageJob, sink: Sink | None = None,
+                ) -> RenderedPage | Diagnostic:
+    """Render one page. With a ``sink``, the page is handed to it where it was rendered (in
+    a worker process, say) and only what the sink returns travels back, not the bytes."""
     used: set[str] = set()
     tracked: Any = _TrackedSite(job.context.site, used)  # quacks like the SiteView
     context = replace(job.context, site=tracked)
@@ -468,22 +481,30 @@ def render_page(env: Environment, job: PageJob) -> RenderedPage | Diagnostic:
     except (TemplateError, TypeError, ValueError, AttributeError, LookupError,
             ArithmeticError) as exc:
         return template_diagnostic(exc, job.url or "index.html")
-    return RenderedPage(OutputFile(slugs.output_relpath(job.url), text.encode("utf-8"),
-                                   origin=job.url), tuple(sorted(used)))
+    file = OutputFile(slugs.output_relpath(job.url), text.encode("utf-8"), origin=job.url)
+    if sink is not None:
+        return RenderedPage(OutputFile(file.relpath, b"", file.origin), tuple(sorted(used)),
+                            sink(file))
+    return RenderedPage(file, tuple(sorted(used)))
 
 
-def render_pages(env: Environment, work: Sequence[PageJob],
-                 jobs: int = 1) -> Iterator[RenderedPage | Diagnostic]:
+def render_pages(env: Environment, work: Sequence[PageJob], jobs: int = 1,
+                 sink: Sink | None = None) -> Iterator[RenderedPage | Diagnostic]:
     """Render the pages of ``work`` over ``jobs`` processes, in order; a template error
-    becomes one diagnostic (each distinct error once)."""
+    becomes one diagnostic (each distinct error once). See ``render_page`` for ``sink``."""
     seen: set[tuple[str, int | None, str]] = set()
-    for result in ordered_map(functools.partial(render_page, env), work, jobs, chunk=32):
+    for result in ordered_map(functools.partial(render_page, env, sink=sink), work, jobs,
+                              chunk=32):
         if isinstance(result, Diagnostic):
-            key = (result.path, result.line, result.message.split(" (while")[0])
-            if key in seen:
+            if diagnostic_key(result) in seen:
                 continue
-            seen.add(key)
+            seen.add(diagnostic_key(result))
         yield result
+
+
+def diagnostic_key(found: Diagnostic) -> tuple[str, int | None, str]:
+    """A template error once, however many pages it broke."""
+    return found.path, found.line, found.message.split(" (while")[0]
 
 
 def render_site(site: Site, env: Environment,

@@ -87,8 +87,10 @@ def output_relpath(url: str) -> str:
     return url
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def href(base_path: str, url: str) -> str:
-    """The link to a site-relative URL, with the base path, percent-encoded."""
+    """The link to a site-relative URL, with the base path, percent-encoded (memoised: a
+    build links the same pages thousands of times)."""
     if "://" in url or url.startswith(("#", "mailto:")):
         return url
     return base_path + quote(url, safe="/#?=&%")
