@@ -125,18 +125,27 @@ class Staging:
         target.write_bytes(file.data)
         return target.stat()
 
-    def link_claimed(self, relpath: str, unchanged: Callable[[os.stat_result], bool]) -> bool:
-        """``reuse`` for a claimed path, from a forked worker (the parent counts it)."""
-        live = self.output.joinpath(*PurePosixPath(relpath).parts)
+    def _unchanged_live(self, relpath: str,
+                        unchanged: Callable[[os.stat_result], bool]) -> Path | None:
+        """The live output's regular file at ``relpath``, if ``unchanged(its stat)``."""
+        rel = safe_relpath(relpath)
+        if rel is None:
+            return None
+        live = self.output.joinpath(*rel.parts)
         try:
             stat = os.lstat(live)
         except OSError:
-            return False
-        if not stat_module.S_ISREG(stat.st_mode) or not unchanged(stat):
+            return None
+        return live if stat_module.S_ISREG(stat.st_mode) and unchanged(stat) else None
+
+    def link_claimed(self, relpath: str, unchanged: Callable[[os.stat_result], bool]) -> bool:
+        """``reuse`` for a claimed path, from a forked worker (the parent counts it)."""
+        live = self._unchanged_live(relpath, unchanged)
+        if live is None:
             return False
         try:
             os.link(live, self._claimed(relpath))
-        except OSError:
+        except OSError:  # another filesystem, or links not allowed: write it after all
             return False
         return True
 
@@ -145,21 +154,11 @@ class Staging:
         """Hard-link ``relpath`` from the live output folder instead of writing it, if that
         file exists and ``unchanged(its stat)`` (the build cache knows the file it wrote
         there). The live folder is not modified; the link shares the file's bytes."""
-        rel = safe_relpath(relpath)
-        if rel is None:
+        if self._unchanged_live(relpath, unchanged) is None:
             return False
-        live = self.output.joinpath(*rel.parts)
-        try:
-            stat = os.lstat(live)
-        except OSError:
-            return False
-        if not stat_module.S_ISREG(stat.st_mode) or not unchanged(stat):
-            return False
-        rel = self._claim(relpath, origin)
-        try:
-            os.link(live, self._parent(rel) / rel.name)
-        except OSError:  # another filesystem, or links not allowed: write it after all
-            del self.written[rel.as_posix()]
+        key = self._claim(relpath, origin).as_posix()
+        if not self.link_claimed(relpath, lambda _stat: True):
+            del self.written[key]
             return False
         self.reused += 1
         return True
@@ -190,13 +189,8 @@ class Staging:
         linked) unless every file is there unchanged."""
         for relpath, unchanged in files.items():
             rel = safe_relpath(relpath)
-            if rel is None or rel.as_posix() in self.written:
-                return False
-            try:
-                stat = os.lstat(self.output.joinpath(*rel.parts))
-            except OSError:
-                return False
-            if not stat_module.S_ISREG(stat.st_mode) or not unchanged(stat):
+            if rel is None or rel.as_posix() in self.written or self._unchanged_live(
+                    relpath, unchanged) is None:
                 return False
         done: list[str] = []
         for relpath in files:
