@@ -53,7 +53,9 @@ ALLOWED: dict[str, set[str]] = {
     "sitegen.search.index": {"sitegen.diagnostics", "sitegen.model", "sitegen.search.analysis",
                              "sitegen.slugs"},
     "sitegen.search.static": {"sitegen.files", "sitegen.model", "sitegen.search.analysis"},
-    "sitegen.search.query": {"sitegen.search.analysis", "sitegen.search.index",
+    "sitegen.search.engine": set(),
+    "sitegen.search.query": {"sitegen.search.analysis", "sitegen.search.engine",
+                             "sitegen.search.index",
                              "sitegen.slugs"},
     # The build cache: a leaf that stores values, with its own folder (never the output).
     "sitegen.cache": {"sitegen", "sitegen.diagnostics"},
@@ -93,6 +95,7 @@ THIRD_PARTY: dict[str, set[str]] = {
     "sitegen.search.analysis": {"whoosh"},
     "sitegen.search.index": {"whoosh"},
     "sitegen.build": {"whoosh"},  # only LockError: another build holds the cached index
+    "sitegen.search.engine": {"numpy", "whoosh"},
     "sitegen.search.query": {"whoosh"},
     "sitegen.server": {"jinja2"},
     "sitegen.entities": {"ahocorasick", "yaml"},

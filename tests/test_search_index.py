@@ -22,6 +22,7 @@ from sitegen.search.analysis import (
     reference_analyzer,
     slug_analyzer,
     stem,
+    term_spans,
     text_analyzer,
     words,
 )
@@ -102,6 +103,15 @@ def test_analyze_matches_the_whoosh_analyzer(text: str) -> None:
     assert [t for _, _, t in iter_terms(text)] == analyze(text)
 
 
+@given(st.text(st.characters(max_codepoint=127), max_size=300) | st.text(max_size=300),
+       st.lists(st.sampled_from(["strike", "the", "halab", "kataib", "u.s", "citi", "a"]),
+                max_size=3))
+@settings(max_examples=300, deadline=None)
+def test_term_spans_are_the_matching_spans_of_iter_terms(text: str, wanted: list[str]) -> None:
+    terms = frozenset(wanted + analyze(text)[:2])
+    assert term_spans(text, terms) == [(a, b) for a, b, t in iter_terms(text) if t in terms]
+
+
 def _tokens(analyzer: Any, text: str, options: dict[str, Any]) -> list[tuple[Any, ...]]:
     return [(t.text, getattr(t, "pos", None), getattr(t, "startchar", None),
              getattr(t, "endchar", None), t.stopped, getattr(t, "original", None))
@@ -118,7 +128,8 @@ ANALYZER_OPTIONS = [
 
 @given(st.text(max_size=200) | st.lists(st.sampled_from(
     ["the", "a", "Strikes", "Ḥalab", "Kata'ib", "U.S.", "3.5", "x" * 70, "حلب", "of", " ",
-     ",", "ÉVACUATIONS", "it's"])).map(" ".join))
+     ",", "ÉVACUATIONS", "it's"])).map(" ".join)
+       | st.text(st.characters(max_codepoint=127), max_size=200))  # the ASCII fast path
 @settings(max_examples=200, deadline=None)
 def test_fused_analyzer_matches_the_filter_chain(text: str) -> None:
     """TextAnalyzer is an optimisation of the stock filter chain: same tokens, positions,

@@ -65,6 +65,7 @@ __all__ = [
     "reference_analyzer",
     "slug_analyzer",
     "stem",
+    "term_spans",
     "text_analyzer",
     "words",
 ]
@@ -94,6 +95,14 @@ def _mark_class() -> str:
 _WORD = rf"[\w{_mark_class()}]"
 TOKEN_PATTERN = rf"{_WORD}+(?:[.{_APOSTROPHES}]{_WORD}+)*"
 _TOKEN_RE = re.compile(TOKEN_PATTERN)
+# The same tokens for ASCII text, where no combining mark or curly apostrophe can occur; a
+# character class with hundreds of mark ranges costs every non-word character a long scan.
+_ASCII_APOSTROPHES = re.escape("".join(c for c in _APOSTROPHES if c.isascii()))
+_ASCII_TOKEN_RE = re.compile(rf"\w+(?:[.{_ASCII_APOSTROPHES}]\w+)*", re.ASCII)
+
+
+def _token_re(text: str) -> re.Pattern[str]:
+    return _ASCII_TOKEN_RE if text.isascii() else _TOKEN_RE
 
 # Letters that do not decompose under NFKD but have a conventional ASCII spelling (the same
 # ones python-slugify uses, so text terms and slugs agree).
@@ -168,7 +177,7 @@ def _word(raw: str) -> str | None:
 def analyze(text: str) -> list[str]:
     """The index terms of ``text``, in order, exactly as the Whoosh text fields hold them."""
     terms = []
-    for raw in _TOKEN_RE.findall(text):
+    for raw in _token_re(text).findall(text):
         word = _word(raw)
         if word is not None:
             terms.append(stem(word))
@@ -177,15 +186,31 @@ def analyze(text: str) -> list[str]:
 
 def iter_terms(text: str) -> Iterator[tuple[int, int, str]]:
     """``(start, end, term)`` for each indexed token of ``text``: the spans ``analyze`` keeps."""
-    for match in _TOKEN_RE.finditer(text):
+    for match in _token_re(text).finditer(text):
         word = _word(match.group())
         if word is not None:
             yield match.start(), match.end(), stem(word)
 
 
+@lru_cache(maxsize=1 << 17)
+def term_of(raw: str) -> str | None:
+    """The index term of one raw token (``_word`` then ``stem``), or None if stopped."""
+    word = _word(raw)
+    return None if word is None else stem(word)
+
+
+def term_spans(text: str, terms: frozenset[str]) -> list[tuple[int, int]]:
+    """The spans of the tokens of ``text`` whose term is in ``terms``: the spans of
+    ``iter_terms`` that match, found by analysing each distinct token once."""
+    wanted = {raw for raw in set(_token_re(text).findall(text)) if term_of(raw) in terms}
+    if not wanted:
+        return []
+    return [m.span() for m in _token_re(text).finditer(text) if m.group() in wanted]
+
+
 def words(text: str) -> list[str]:
     """``analyze`` without the stemming: the folded words, for spelling suggestions."""
-    return [w for w in map(_word, _TOKEN_RE.findall(text)) if w is not None]
+    return [w for w in map(_word, _token_re(text).findall(text)) if w is not None]
 
 
 class TextTokenizer(RegexTokenizer):  # type: ignore[misc]
@@ -278,9 +303,9 @@ class TextAnalyzer(Tokenizer):  # type: ignore[misc]
             t.original = value  # as RegexTokenizer does
             spans: Iterator[tuple[str, int, int]] = iter(((value, 0, len(value)),))
         elif chars:
-            spans = ((m.group(), m.start(), m.end()) for m in _TOKEN_RE.finditer(value))
+            spans = ((m.group(), m.start(), m.end()) for m in _token_re(value).finditer(value))
         else:  # the indexing case: no match objects needed
-            spans = ((raw, 0, 0) for raw in _TOKEN_RE.findall(value))
+            spans = ((raw, 0, 0) for raw in _token_re(value).findall(value))
         to_word, to_stem = _word, stem
         kept = -1  # position of the last kept token
         for pos, (raw, start, end) in enumerate(spans, start_pos):

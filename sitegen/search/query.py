@@ -22,6 +22,7 @@ import html
 import json
 import logging
 import pickle
+import queue
 import re
 import struct
 import threading
@@ -37,9 +38,11 @@ from whoosh import index as whoosh_index
 from whoosh import qparser, sorting
 from whoosh import query as wq
 from whoosh.fields import Schema
+from whoosh.searching import Searcher
 from whoosh.support.levenshtein import distance as edit_distance
 
-from sitegen.search.analysis import analyze, fold, iter_terms
+from sitegen.search.analysis import analyze, fold, term_spans
+from sitegen.search.engine import Engine, rank_key
 from sitegen.search.index import (
     INDEX_NAME,
     TERMS_FILE,
@@ -245,6 +248,44 @@ class _Opened:
     ranks: tuple[int, ...] = ()  # docnum -> place in "newest first, then URL" order
     spelling: Mapping[str, Mapping[str, int]] = field(  # first letter -> word -> reports
         default_factory=lambda: MappingProxyType({}))
+    readers: _ReaderPool | None = None
+    engine: Engine | None = None  # None: every query is run by Whoosh's collector
+
+
+class _ReaderPool:
+    """Open Whoosh readers of one index, lent to one search at a time.
+
+    Opening a reader reads the table of contents, opens every segment file and loads the
+    field lengths into memory (``_MemoryLengthsReader``): several milliseconds at 10,000
+    reports, so readers are kept between searches instead. A reader is not thread-safe (its
+    files are read with seek + read), hence one per concurrent search.
+    """
+
+    def __init__(self, ix: Any) -> None:
+        self._ix = ix
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closed = False
+
+    def take(self) -> Any:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            return self._ix.reader()
+
+    def give_back(self, reader: Any) -> None:
+        if self._closed:
+            reader.close()
+        else:
+            self._idle.put(reader)
+
+    def close(self) -> None:
+        """Close the idle readers; those lent out are closed when given back."""
+        self._closed = True
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
 
 
 def _term_lists(ix: Any, fieldname: str) -> tuple[tuple[str, ...], ...]:
@@ -284,13 +325,14 @@ class _RankCategorizer(sorting.Categorizer):  # type: ignore[misc]
 
     def key_for(self, matcher: Any, segment_docnum: int) -> Any:
         rank = self._ranks[self._offset + segment_docnum]
-        return (-matcher.score(), rank) if self.needs_current else (0.0, rank)
+        return (-rank_key(matcher.score()), rank) if self.needs_current else (0.0, rank)
 
 
 class _RankFacet(sorting.FacetType):  # type: ignore[misc]
     """Sort by score (if ``scored``), then newest first, then URL: never by Whoosh's
     document numbers, which depend on the order documents were added, so an index updated
-    report by report answers exactly as a fresh one. The key is ``(-score, rank)``."""
+    report by report answers exactly as a fresh one. The key is ``(-score, rank)``, the
+    score rounded as ``engine.rank_key`` rounds it."""
 
     def __init__(self, ranks: tuple[int, ...], scored: bool) -> None:
         self._ranks = ranks
@@ -340,7 +382,7 @@ def _signature(index_dir: Path) -> tuple[int, int, int] | None:
 class SearchIndex:
     """An index folder kept open across searches, reopened when its contents are replaced.
 
-    Safe to share between threads: each search opens its own Whoosh searcher.
+    Safe to share between threads: each search borrows its own Whoosh reader.
     """
 
     def __init__(self, index_dir: Path) -> None:
@@ -356,8 +398,17 @@ class SearchIndex:
         with self._lock:
             if self._opened is not None and self._opened.signature == sig:
                 return self._opened
+            if self._opened is not None and self._opened.readers is not None:
+                self._opened.readers.close()
             self._opened = None if sig is None else _open(self.index_dir, sig)
             return self._opened
+
+    def close(self) -> None:
+        """Close the open files (the index is reopened by the next search)."""
+        with self._lock:
+            if self._opened is not None and self._opened.readers is not None:
+                self._opened.readers.close()
+            self._opened = None
 
     @property
     def available(self) -> bool:
@@ -384,16 +435,21 @@ class SearchIndex:
             opened = self._current()
             if opened is None:
                 break
+            assert opened.readers is not None
             try:
-                searcher = opened.index.searcher()
+                reader = opened.readers.take()
             except _OPEN_ERRORS as exc:
                 log.debug("reopening %s: %s", self.index_dir, exc)
                 with self._lock:
                     if self._opened is opened:
+                        opened.readers.close()
                         self._opened = None
                 continue
-            with searcher:
+            try:
+                searcher = Searcher(reader, fromindex=opened.index, closereader=False)
                 return _run(searcher, opened, request, messages)
+            finally:
+                opened.readers.give_back(reader)
         return _empty(request, request.q, [*messages, "The search index is not available."])
 
 
@@ -430,12 +486,17 @@ def _open(index_dir: Path, sig: tuple[int, int, int]) -> _Opened | None:
         log.debug("cannot read the word lists in %s: %s", index_dir, exc)
         by_letter = {}
     return _Opened(sig, ix, load_term_map(index_dir), query_schema, lists,
-                   len(lists["actor"]), ranks, MappingProxyType(by_letter))
+                   len(lists["actor"]), ranks, MappingProxyType(by_letter), _ReaderPool(ix),
+                   Engine(ranks, lists) if USE_ENGINE else None)
 
 
 def search(index_dir: Path, request: SearchRequest) -> SearchResults:
     """Run one search against the index in ``index_dir`` (opened and closed here)."""
-    return SearchIndex(index_dir).search(request)
+    index = SearchIndex(index_dir)
+    try:
+        return index.search(request)
+    finally:
+        index.close()
 
 
 # --- parsing ----------------------------------------------------------------------------
@@ -592,6 +653,7 @@ _OPERATOR = re.compile(r"\b(?:AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
 PROXIMITY_FIELDS = ("title", "summary", "body")
 PROXIMITY_SLOP = 5  # words may be up to 4 apart
 PROXIMITY_BOOST = 2.0
+USE_ENGINE = True  # False: every query through Whoosh's collector (tests compare the two)
 
 
 def _with_proximity(q: wq.Query, text: str) -> wq.Query:
@@ -620,33 +682,24 @@ def _run(searcher: Any, opened: _Opened, request: SearchRequest,
         return _empty(request, request.q, [*messages, _FAILED])
     scored = bool(request.q) and not isinstance(parsed, wq.Every)
     clauses, unknown = _filters(request, opened.terms)
-    flt = wq.And(clauses) if clauses else None
     by_date = request.sort == "date" or not scored
 
-    facets = sorting.Facets()
-    for name in EXACT_FIELDS:
-        facets.add_facet(name, _ListFacet(opened.term_lists[name]))
     limit = min(request.page * request.page_size, max(searcher.doc_count(), 1))
-    try:
-        results = searcher.search(
-            _with_proximity(parsed, request.q) if scored else parsed, limit=limit,
-            filter=flt, groupedby=facets, maptype=sorting.Count,
-            sortedby=_RankFacet(opened.ranks, scored=not by_date), terms=False)
-        total = len(results)
-    except Exception as exc:  # noqa: BLE001
-        log.debug("search %r failed: %s", request.q, exc)
-        return _empty(request, request.q, [*messages, _FAILED])
-
-    facet_counts = MappingProxyType({
-        "actors": _facet(results.groups("actor"), opened.terms.names("actor"),
-                         request.facet_limit),
-        "locations": _facet(results.groups("location"), opened.terms.names("location"),
-                            request.facet_limit),
-    })
+    query = _with_proximity(parsed, request.q) if scored else parsed
     words = _highlight_words(parsed, reader) if scored else frozenset()
     start = (request.page - 1) * request.page_size
-    hits = tuple(_hit(h, words, None if by_date else -h.score[0])  # see _RankFacet
-                 for h in islice(results, start, start + request.page_size))
+    found = _collect(searcher, opened, query, clauses, by_date, limit)
+    if found is None:
+        return _empty(request, request.q, [*messages, _FAILED])
+    total, top, groups = found
+    hits = tuple(_hit(searcher.stored_fields(docnum), words, None if by_date else score)
+                 for docnum, score in top[start:start + request.page_size])
+    facet_counts = MappingProxyType({
+        "actors": _facet(groups.get("actor", {}), opened.terms.names("actor"),
+                         request.facet_limit),
+        "locations": _facet(groups.get("location", {}), opened.terms.names("location"),
+                            request.facet_limit),
+    })
 
     suggestion: str | None = None
     suggested: SearchRequest | None = None
@@ -660,6 +713,40 @@ def _run(searcher: Any, opened: _Opened, request: SearchRequest,
                          facet_counts, suggestion, _join(messages), suggested)
 
 
+def _collect(searcher: Any, opened: _Opened, query: wq.Query, clauses: list[wq.Query],
+             by_date: bool, limit: int) -> tuple[
+                 int, tuple[tuple[int, float], ...], Mapping[str, Mapping[str, int]]] | None:
+    """(total, the first ``limit`` (docnum, score) in rank order, facet field -> term ->
+    count) for ``query`` within the filter ``clauses``; None if the search failed.
+
+    Through ``engine`` (arrays) when it evaluates the query, else Whoosh's collector.
+    """
+    if opened.engine is not None:
+        try:
+            answer = opened.engine.run(searcher, query, clauses, scored=not by_date,
+                                       limit=limit, facets=list(EXACT_FIELDS))
+        except Exception as exc:  # noqa: BLE001 - Whoosh gets its turn
+            log.debug("engine on %r failed: %s", query, exc)
+            answer = None
+        if answer is not None:
+            return answer.total, answer.top, answer.groups
+    facets = sorting.Facets()
+    for name in EXACT_FIELDS:
+        facets.add_facet(name, _ListFacet(opened.term_lists[name]))
+    try:
+        results = searcher.search(
+            query, limit=limit, filter=wq.And(clauses) if clauses else None,
+            groupedby=facets, maptype=sorting.Count,
+            sortedby=_RankFacet(opened.ranks, scored=not by_date), terms=False)
+        top = tuple((h.docnum, 0.0 if by_date else -h.score[0])  # see _RankFacet
+                    for h in results)
+        groups = {name: dict(results.groups(name)) for name in EXACT_FIELDS}
+        return len(results), top, groups
+    except Exception as exc:  # noqa: BLE001
+        log.debug("search %r failed: %s", query, exc)
+        return None
+
+
 def _facet(groups: Mapping[str, int], names: Mapping[str, str], limit: int) -> FacetCounts:
     rows = [(names.get(slug, slug), slug, int(count)) for slug, count in groups.items()]
     rows.sort(key=lambda r: (-r[2], r[0].casefold(), r[1]))
@@ -670,8 +757,7 @@ def _parse_date(value: str) -> date:
     return datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
 
 
-def _hit(hit: Any, words: frozenset[str], score: float | None) -> Hit:
-    stored = hit.fields()
+def _hit(stored: Mapping[str, Any], words: frozenset[str], score: float | None) -> Hit:
     summary = stored.get("summary", "")
     body = stored.get("body", "")
     return Hit(
@@ -696,7 +782,7 @@ def make_excerpt(body: str, summary: str, words: frozenset[str]) -> Excerpt:
     """
     if words:
         for text in (body, summary):
-            spans = [(a, b) for a, b, term in iter_terms(text[:EXCERPT_SCAN]) if term in words]
+            spans = term_spans(text[:EXCERPT_SCAN], words)
             if spans:
                 return _window(text, spans)
     plain = _shorten(summary or body)
