@@ -399,6 +399,8 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             weights = _static_weights(site, index_keys, store)
             write_all(build_static_index(site.reports, site.actors, site.locations, analyze,
                                          weights=weights), "static search", static_fp)
+        elif store is not None:  # its per-report weights serve the next build that runs it
+            store.keep_memo(_static_weight_keys(site, index_keys).values())
         timer.lap("static search")
         if pending is not None:
             indexed, pending = pending(), None
@@ -446,11 +448,15 @@ def _related(site: model.Site, store: BuildCache | None,
     return related
 
 
+def _static_weight_keys(site: model.Site, index_keys: Mapping[str, str]) -> dict[str, bytes]:
+    return {r.url: digest("static-weights", index_keys[r.url]) for r in site.reports}
+
+
 def _static_weights(site: model.Site, index_keys: Mapping[str, str],
                     store: BuildCache | None) -> dict[str, Mapping[str, int]]:
     """Each report's static-search weights: from the cache (keyed like its Whoosh document:
     the report and its terms' names) or computed now and stored."""
-    keys = {r.url: digest("static-weights", index_keys[r.url]) for r in site.reports}
+    keys = _static_weight_keys(site, index_keys)
     known: dict[bytes, Any] = {}
     if store is not None:
         with contextlib.suppress(CacheCorrupt, sqlite3.Error):  # then compute them all

@@ -241,6 +241,11 @@ class BuildCache:
         self._new_memo.append((key, dumps(value)))
         self._used_memo.add(key)
 
+    def keep_memo(self, keys: Iterable[bytes]) -> None:
+        """Keep these entries although this build did not read them (their stage was
+        reused whole); a complete build drops the entries it neither read nor kept."""
+        self._used_memo.update(keys)
+
     def stage(self, name: str) -> tuple[bytes, tuple[str, ...], Any] | None:
         """What a whole stage wrote last time: (fingerprint, files, diagnostics)."""
         held = self.stages.get(name)

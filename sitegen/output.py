@@ -5,10 +5,19 @@ exchanges it with ``output/`` in one atomic step (Linux ``renameat2(RENAME_EXCHA
 reader or a crash never sees half a site; where the exchange is unavailable it falls back to
 two renames. A failed or aborted build deletes its staging folder and leaves ``output/``
 untouched. Writes refuse paths outside the staging folder and files written twice.
+
+After an exchange the staging folder holds the previous site. Rather than deleting it, it
+is kept as ``.output.spare`` and becomes the next build's staging folder (double
+buffering): its folders already exist, and a file that is still the same inode as the live
+(unchanged) file needs nothing at all. Nothing in it is trusted: a file is kept only when it
+is that inode, every other file is unlinked before it is written (never rewritten in place,
+since it may share its inode with the live site), and what the build did not claim is
+deleted before the swap.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -73,11 +82,15 @@ class Staging:
         _remove_stale(self.output)
         self.path = self.output.parent / f".{self.output.name}.staging-{os.getpid()}-" \
                                           f"{uuid.uuid4().hex[:8]}"
-        self.path.mkdir()
+        self.spare = self.output.parent / f".{self.output.name}.spare"
+        self.recycled = _take_spare(self.spare, self.path)
+        if not self.recycled:
+            self.path.mkdir()
         self.written: dict[str, str] = {}  # relpath -> origin
         self.bytes_written = 0
         self.reused = 0  # files hard-linked from the live output (see reuse)
         self._folders: set[str] = {"."}
+        self._handed: set[str] = set()  # folders given to other writers (subdir)
 
     def _claim(self, relpath: str, origin: str) -> PurePosixPath:
         rel = safe_relpath(relpath)
@@ -94,7 +107,7 @@ class Staging:
     def _parent(self, rel: PurePosixPath) -> Path:
         folder = self.path.joinpath(*rel.parts[:-1])
         if rel.parent.as_posix() not in self._folders:
-            folder.mkdir(parents=True, exist_ok=True)
+            _make_folder(self.path, folder)
             self._folders.add(rel.parent.as_posix())
         return folder
 
@@ -102,7 +115,7 @@ class Staging:
         """Write one file; returns its ``stat`` (which the build cache records)."""
         rel = self._claim(file.relpath, file.origin)
         target = self._parent(rel) / rel.name
-        target.write_bytes(file.data)
+        _write_new(target, file.data)
         self.bytes_written += len(file.data)
         return target.stat()
 
@@ -114,20 +127,23 @@ class Staging:
         rel = safe_relpath(relpath)
         if rel is None or rel.as_posix() not in self.written:
             raise OutputError(f"{relpath!r} was not claimed in the staging folder")
-        target = self.path.joinpath(*rel.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target
+        return self.path.joinpath(*rel.parts)
 
     def write_claimed(self, file: OutputFile) -> os.stat_result:
         """Write a file whose path was claimed. It changes nothing in this object, so forked
         workers may call it (the parent counts the bytes from the returned stat)."""
         target = self._claimed(file.relpath)
-        target.write_bytes(file.data)
+        try:
+            _write_new(target, file.data)
+        except (FileNotFoundError, NotADirectoryError):
+            _make_folder(self.path, target.parent)
+            _write_new(target, file.data)
         return target.stat()
 
-    def _unchanged_live(self, relpath: str,
-                        unchanged: Callable[[os.stat_result], bool]) -> Path | None:
-        """The live output's regular file at ``relpath``, if ``unchanged(its stat)``."""
+    def _unchanged_live(self, relpath: str, unchanged: Callable[[os.stat_result], bool],
+                        ) -> tuple[Path, os.stat_result] | None:
+        """The live output's regular file at ``relpath`` and its stat, if ``unchanged(its
+        stat)``."""
         rel = safe_relpath(relpath)
         if rel is None:
             return None
@@ -136,15 +152,30 @@ class Staging:
             stat = os.lstat(live)
         except OSError:
             return None
-        return live if stat_module.S_ISREG(stat.st_mode) and unchanged(stat) else None
+        return (live, stat) if stat_module.S_ISREG(stat.st_mode) and unchanged(stat) else None
 
     def link_claimed(self, relpath: str, unchanged: Callable[[os.stat_result], bool]) -> bool:
         """``reuse`` for a claimed path, from a forked worker (the parent counts it)."""
-        live = self._unchanged_live(relpath, unchanged)
-        if live is None:
+        found = self._unchanged_live(relpath, unchanged)
+        if found is None:
             return False
+        live, live_stat = found
+        target = self._claimed(relpath)
+        if self.recycled:
+            try:
+                mine = os.lstat(target)
+            except (FileNotFoundError, NotADirectoryError):
+                pass
+            else:
+                if (mine.st_ino, mine.st_dev) == (live_stat.st_ino, live_stat.st_dev):
+                    return True  # the spare already holds this very file
+                _remove(target)
         try:
-            os.link(live, self._claimed(relpath))
+            try:
+                os.link(live, target)
+            except (FileNotFoundError, NotADirectoryError):
+                _make_folder(self.path, target.parent)
+                os.link(live, target)
         except OSError:  # another filesystem, or links not allowed: write it after all
             return False
         return True
@@ -179,7 +210,8 @@ class Staging:
                 continue
             self.written[rel] = str(path)
             target = self.path / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(self.path, target.parent)
+            _remove(target)
             shutil.copyfile(path, target)
             copied += 1
         return copied
@@ -209,11 +241,39 @@ class Staging:
         if rel is None:
             raise OutputError(f"refusing folder name {name!r}")
         target = self.path.joinpath(*rel.parts)
-        target.mkdir(parents=True, exist_ok=True)
+        if self.recycled:
+            _remove(target)
+        _make_folder(self.path, target)
+        self._handed.add(rel.as_posix())
         return target
 
+    def prune(self) -> int:
+        """Delete what a recycled staging folder holds that this build did not write: files
+        not claimed (outside the folders handed to other writers) and emptied folders.
+        Returns the number of files deleted."""
+        if not self.recycled:
+            return 0
+        deleted = 0
+        for folder, dirs, files in os.walk(self.path, topdown=True):
+            rel_folder = os.path.relpath(folder, self.path)
+            prefix = "" if rel_folder == "." else rel_folder.replace(os.sep, "/") + "/"
+            dirs[:] = [d for d in dirs if prefix + d not in self._handed]
+            for name in files:
+                if prefix + name not in self.written:
+                    (Path(folder) / name).unlink()
+                    deleted += 1
+        for folder, dirs, files in os.walk(self.path, topdown=False):
+            if folder != str(self.path) and not dirs and not files:
+                rel = os.path.relpath(folder, self.path).replace(os.sep, "/")
+                if rel not in self._handed:
+                    with contextlib.suppress(OSError):
+                        Path(folder).rmdir()
+        return deleted
+
     def commit(self) -> None:
-        """Make the staging folder the new ``output`` atomically, then drop the old one."""
+        """Make the staging folder the new ``output`` atomically; the old site becomes the
+        spare folder the next build starts from."""
+        self.prune()
         os.chmod(self.path, 0o755)
         if self.output.is_symlink() or (self.output.exists() and not self.output.is_dir()):
             raise OutputError(f"{self.output} exists and is not a folder; move it away")
@@ -221,7 +281,10 @@ class Staging:
             os.replace(self.path, self.output)
             return
         if _exchange(self.path, self.output):
-            shutil.rmtree(self.path, ignore_errors=True)  # now holds the old site
+            try:  # now holds the old site
+                self.path.rename(self.spare)
+            except OSError:  # another build left a spare meanwhile
+                shutil.rmtree(self.path, ignore_errors=True)
             return
         old = self.output.parent / f".{self.output.name}.old-{uuid.uuid4().hex[:8]}"
         os.replace(self.output, old)
@@ -230,6 +293,59 @@ class Staging:
 
     def abort(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _take_spare(spare: Path, path: Path) -> bool:
+    """Move the spare folder (the site before the live one) to ``path``; False if there is
+    none (or it is not a plain folder, which is then deleted)."""
+    try:
+        spare.rename(path)
+    except OSError:
+        return False
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if stat_module.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
+        return True
+    _remove(path)
+    return False
+
+
+def _remove(path: Path) -> None:
+    """Delete a file, link or folder at ``path`` if there is one (never following links)."""
+    try:
+        path.unlink()
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except (IsADirectoryError, PermissionError):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            raise
+
+
+def _make_folder(root: Path, folder: Path) -> None:
+    """``mkdir -p`` inside ``root``, deleting a file (left by an older site) in the way."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return
+    except (FileExistsError, NotADirectoryError):
+        pass
+    rel = folder.relative_to(root)
+    current = root
+    for part in rel.parts:
+        current = current / part
+        if not current.is_dir() or current.is_symlink():
+            _remove(current)
+            current.mkdir()
+
+
+def _write_new(target: Path, data: bytes) -> None:
+    """Write ``data`` as a new file at ``target``: whatever is there is unlinked first, so a
+    file sharing its inode with the live site is never changed in place."""
+    _remove(target)
+    target.write_bytes(data)
 
 
 def _exchange(a: Path, b: Path) -> bool:

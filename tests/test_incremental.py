@@ -292,3 +292,91 @@ def test_an_edit_rewrites_only_the_feeds_that_list_the_report(tmp_path: Path) ->
     url = page.parent.relative_to(root / "output").as_posix() + "/"
     listing = {p.parent.name for p in feeds if url in p.read_text(encoding="utf-8")}
     assert changed == listing and 0 < len(changed) < len(feeds)
+
+
+def test_the_previous_site_is_recycled_and_never_changed_in_place(tmp_path: Path) -> None:
+    """After a swap the old site becomes ``.output.spare``, the next build's staging folder.
+    Its files share inodes with the live site: a re-rendered page must be a new file, so a
+    reader holding the live page open still reads the old one."""
+    root = copy_sample(tmp_path / "site")
+    run(root)
+    run(root)
+    spare = root / ".output.spare"
+    assert spare.is_dir()
+    pages = sorted((root / "output/reports").rglob("index.html"))
+    handles = [p.open("rb") for p in pages]
+    try:
+        before = [h.read() for h in handles]
+        edit_body(root)
+        result = run(root)
+        assert result.stats.reused > len(pages) / 2
+        for h, old in zip(handles, before, strict=True):
+            h.seek(0)
+            assert h.read() == old  # the open (old) file kept its bytes
+    finally:
+        for h in handles:
+            h.close()
+    assert any("zebrafinch" in p.read_text(encoding="utf-8") for p in pages)
+    assert snapshot(root / "output") == cold(root, tmp_path)
+    assert not list(root.glob(".output.staging-*"))
+
+
+def test_a_tampered_spare_folder_is_not_trusted(tmp_path: Path) -> None:
+    root = copy_sample(tmp_path / "site")
+    run(root)
+    run(root)
+    spare = root / ".output.spare"
+    (spare / "junk.html").write_text("junk", encoding="utf-8")
+    shutil.rmtree(spare / "archive")
+    (spare / "archive").write_text("a file where a folder was", encoding="utf-8")
+    page = next((spare / "reports").rglob("index.html"))
+    page.unlink()
+    page.write_text("a different file at a page's path", encoding="utf-8")
+    (spare / "feed.xml").unlink()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("outside", encoding="utf-8")
+    (spare / "feed.xml").symlink_to(outside)
+    (spare / "_search").mkdir(exist_ok=True)
+    (spare / "_search" / "stray").write_text("x", encoding="utf-8")
+    edit_body(root)
+    run(root)
+    assert snapshot(root / "output") == cold(root, tmp_path)
+    assert not (root / "output/junk.html").exists()
+    assert not (root / "output/feed.xml").is_symlink()
+    assert outside.read_text(encoding="utf-8") == "outside"
+
+
+def test_a_spare_that_is_a_symlink_is_not_followed(tmp_path: Path) -> None:
+    root = copy_sample(tmp_path / "site")
+    run(root)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("keep", encoding="utf-8")
+    (root / ".output.spare").symlink_to(elsewhere)
+    edit_body(root)
+    run(root)
+    assert (elsewhere / "keep.txt").read_text(encoding="utf-8") == "keep"
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["keep.txt"]
+    assert snapshot(root / "output") == cold(root, tmp_path)
+
+
+def test_per_report_static_weights_survive_a_build_that_reused_the_stage(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build with nothing changed reuses the static search whole; the next edit must still
+    find every other report's weights in the cache (and compute one)."""
+    from sitegen import build as build_module
+
+    root = copy_sample(tmp_path / "site")
+    run(root)
+    run(root)
+    computed: list[str] = []
+    real = build_module.report_weights
+
+    def counting(report: Any, *args: Any) -> Any:
+        computed.append(report.url)
+        return real(report, *args)
+
+    monkeypatch.setattr(build_module, "report_weights", counting)
+    edit_body(root)
+    run(root)
+    assert len(computed) == 1
