@@ -8,7 +8,7 @@ Installs nothing. It writes the corpus with ``bench/corpus.py`` (all three layou
 scratch folder and runs, side by side on that one corpus, each ``--repeat`` times:
 
 - ``python -m sitegen build --quiet`` (``--jobs`` left at its default, all cores) four ways:
-  **cold** (``output/``, any ``output.*`` leftovers and any ``.sitegen*`` cache folder deleted
+  **cold** (``output/``, any ``output.*`` leftovers, the ``.output.spare`` folder and any ``.sitegen*`` cache folder deleted
   first), **warm** (nothing changed), **theme-only change** (a comment added to ``base.html``
   and ``style.css`` in the site's own theme folder, which overrides the built-in theme) and
   **one report edited** (one word of one report's body changed). The edits are undone after
@@ -224,9 +224,11 @@ class SitegenSite:
         self.baseline = {p.name for p in root.iterdir()}
 
     def clean(self) -> None:
-        """No output, no cache: output/, output.* (staging, old) and .sitegen* folders."""
+        """No output, no cache: output/, its staging and spare folders (.output.*) and
+        .sitegen* folders."""
         for path in self.root.iterdir():
-            if path.name == "output" or path.name.startswith(("output.", "output-", ".sitegen")):
+            if path.name == "output" or path.name.startswith(
+                    ("output.", "output-", ".output.", ".sitegen")):
                 remove(path)
 
     def extra_entries(self) -> list[str]:
@@ -903,7 +905,7 @@ def targets(res: Results, n: int) -> list[str]:
             "old output after the swap. A theme change re-renders every page. One edit also "
             "re-renders the pages that show the report, regenerates the feeds and exports and "
             "the static search index (from cached per-report weights), and re-indexes the "
-            "Whoosh segment (at most 1,000 reports) that held it.")
+            "Whoosh segment (500 reports at this size) that held it.")
     if not mem_ok:
         one = res.stage_runs.get(1)
         lines.append(

@@ -157,24 +157,26 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
     settings = digest(__version__, repr((config.timezone, config.max_report_bytes,
                                          config.max_front_matter_bytes, config.allow_raw_html,
                                          config.base_path, config.markdown_time_limit)))
-    loaded = []
+    sources: list[tuple[bytes, str, bytes]] = []  # (key, shown path, bytes)
     for rel in paths:
         raw, found = content.read_source(folder, rel, max_report_bytes=config.max_report_bytes)
         if raw is None:
             diags += found
             continue
         shown = content.shown_path(folder, rel)
-        key = digest(settings, shown, raw)
-        hit = None
-        if store is not None:
-            try:
-                hit = store.get_doc(key)
-            except (CacheCorrupt, sqlite3.Error) as exc:
-                # every entry used so far passed its own checksum; start a new cache
-                diags.append(discarded(store.folder, str(exc)))
-                store.discard()
-                store, found = BuildCache.open(config.cache_path, config.root)
-                diags += found
+        sources.append((digest(settings, shown, raw), shown, raw))
+    held: dict[bytes, Any] = {}
+    if store is not None:
+        try:
+            held = store.get_docs([key for key, _, _ in sources])
+        except (CacheCorrupt, sqlite3.Error) as exc:
+            diags.append(discarded(store.folder, str(exc)))
+            store.discard()
+            store, found = BuildCache.open(config.cache_path, config.root)
+            diags += found
+    loaded = []
+    for key, shown, raw in sources:
+        hit = held.get(key)
         if hit is not None:
             doc, found, body = hit
             loaded.append(_Loaded(key, doc, list(found), body, cached=True))

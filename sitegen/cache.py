@@ -203,6 +203,17 @@ class BuildCache:
         row = self._db.execute("SELECT value FROM docs WHERE key = ?", (key,)).fetchone()
         return None if row is None else loads(row[0])
 
+    def get_docs(self, keys: list[bytes]) -> dict[bytes, Any]:
+        """``get_doc`` for many keys at once: the values of those stored."""
+        found: dict[bytes, Any] = {}
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for key, value in self._db.execute(
+                    f"SELECT key, value FROM docs WHERE key IN ({marks})", part):
+                found[key] = loads(value)
+        return found
+
     def put_doc(self, key: bytes, value: Any) -> None:
         """Store a report's entry (written in batches, not held until ``save``: an entry is
         valid on its own, whatever happens to the build)."""

@@ -7,8 +7,10 @@ with the file, line and column. ``load_sources`` is the only function here that 
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat as stat_module
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
@@ -346,6 +348,29 @@ def load_source(content_dir: Path, rel: Path, tz: tzinfo, *,
                         max_front_matter_bytes=max_front_matter_bytes)
 
 
+def _open_report(content_dir: Path, rel: Path, path: Path) -> int | Diagnostic:
+    """A read-only descriptor of a report that is, or links to, a file inside the content
+    folder. ``scan`` enters no linked folder, so only the file itself may be a link: a plain
+    file is opened with O_NOFOLLOW (so it cannot have become a link meanwhile), a link is
+    resolved and checked first."""
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    for attempt in range(2):
+        flags = os.O_RDONLY | nofollow
+        try:
+            if stat_module.S_ISLNK(os.lstat(path).st_mode):
+                target = Path(os.path.realpath(path))
+                if not target.is_relative_to(Path(os.path.realpath(content_dir))):
+                    return _escape(content_dir, rel, target)
+                flags = os.O_RDONLY
+            return os.open(path, flags)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP and flags != os.O_RDONLY and attempt == 0:
+                continue  # it became a link after the lstat: check it as one
+            return error("content.read", _shown(content_dir, rel),
+                         f"cannot read file: {exc.strerror}")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def shown_path(content_dir: Path, rel: Path) -> str:
     """How diagnostics name the report ``rel``."""
     return _shown(content_dir, rel)
@@ -357,11 +382,12 @@ def read_source(content_dir: Path, rel: Path, *, max_report_bytes: int = MAX_REP
     folder is refused; so is a file over ``max_report_bytes``, before it is read."""
     shown = _shown(content_dir, rel)
     path = content_dir / rel
-    target = Path(os.path.realpath(path))
-    if not target.is_relative_to(Path(os.path.realpath(content_dir))):
-        return None, [_escape(content_dir, rel, target)]
+    opened = _open_report(content_dir, rel, path)
+    if isinstance(opened, Diagnostic):
+        return None, [opened]
+    fd = opened
     try:
-        with path.open("rb") as file:
+        with os.fdopen(fd, "rb") as file:
             size = os.fstat(file.fileno()).st_size
             raw = file.read(max_report_bytes + 1) if size <= max_report_bytes else b""
     except OSError as exc:

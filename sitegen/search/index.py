@@ -313,7 +313,8 @@ def doc_keys(reports: Iterable[Report], terms: Sequence[Term],
 # at most ``chunk_size`` reports. Small segments are re-indexed together once there are
 # SMALL_SEGMENTS of them. Ties in ranking are broken by date and URL (sitegen.search.query),
 # so the answers equal a fresh single-segment index's exactly.
-MIN_CHUNK = 1000  # reports per segment: an edit re-indexes at most this many (or 1/16th)
+MIN_CHUNK = 500  # reports per segment: an edit re-indexes this many (or a 20th of all)
+SEGMENTS = 20
 SMALL_SEGMENTS = 4
 
 
@@ -345,7 +346,7 @@ def _add(writer: Any, report: Report, names: Mapping[tuple[str, str], str], key:
 
 
 def chunk_size(reports: int) -> int:
-    return max(MIN_CHUNK, -(-reports // 16))
+    return max(MIN_CHUNK, -(-reports // SEGMENTS))
 
 
 def update_index(reports: Iterable[Report], terms: Iterable[Term], keys: Mapping[str, str],
