@@ -19,6 +19,7 @@ site-wide totals a template may read (``site.report_count``, ``site.actors``,
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import pickle
@@ -105,26 +106,46 @@ class Fingerprints:
         return buffer.getvalue()
 
 
+def _ref(*key: object) -> None:
+    """Stands for a report, term or the site view in a fingerprint pickle (never called:
+    fingerprints are hashed, not unpickled)."""
+
+
+def _fields(*values: object) -> None:
+    """Stands for a dataclass instance in a fingerprint pickle (never called)."""
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 class _Pickler(pickle.Pickler):
+    """Pickles a page context for hashing. Reports and terms are replaced by their keys,
+    dataclasses by their field values. All of it happens in ``reducer_override``, which the
+    C pickler calls only for non-builtin objects (a ``persistent_id`` method would be called
+    for every string and number). Sets are pickled in iteration order, so contexts hold
+    none (a set of strings would change its fingerprint with the hash seed)."""
+
     def __init__(self, file: io.BytesIO, prints: Fingerprints, top: object) -> None:
         super().__init__(file, protocol=5)
         self._prints = prints
         self._top = top
 
-    def persistent_id(self, obj: Any) -> Any:
-        if isinstance(obj, Report):
-            return ("R", self._prints.report(obj))
-        if isinstance(obj, Term) and obj is not self._top:
-            return ("T", self._prints.term(obj))
-        if type(obj).__name__ == "SiteView":  # see site_totals
-            return "site"
-        return None
-
     def reducer_override(self, obj: Any) -> Any:
-        if isinstance(obj, MappingProxyType):
+        cls = type(obj)
+        if cls is Report:
+            return _ref, ("R", self._prints.report(obj))
+        if cls is Term and obj is not self._top:
+            return _ref, ("T", self._prints.term(obj))
+        if cls is MappingProxyType:
             return MappingProxyType, (dict(obj),)
-        if isinstance(obj, (set, frozenset)):
-            return type(obj), (sorted(obj, key=repr),)
+        if cls.__name__ == "SiteView":  # see site_totals
+            return _ref, ("site",)
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = _FIELD_NAMES[cls] = tuple(
+                f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else ()
+        if names:
+            return _fields, (cls.__qualname__, *(getattr(obj, n) for n in names))
         return NotImplemented
 
 
