@@ -139,6 +139,20 @@ class Term:
     parents: tuple[PlaceRef, ...] = ()  # locations: the chain above it, outermost first
     children: tuple[TermRef, ...] = ()  # locations: the places directly below it with a page
     via_reports: tuple[Listed, ...] = ()  # locations: reports naming only places below it
+    # ``listing`` and ``timeline``, computed once: every page of a long term's list reads
+    # them, and recomputing them per page made term pages quadratic in the term's reports.
+    _listing: tuple[Listed, ...] = field(init=False, repr=False, compare=False, default=())
+    _timeline: tuple[YearCount, ...] = field(init=False, repr=False, compare=False,
+                                             default=())
+
+    def __post_init__(self) -> None:
+        own = tuple(Listed(r) for r in self.reports)
+        listing = own if not self.via_reports else tuple(
+            sorted(own + self.via_reports, key=lambda item: _sort_key(item.report)))
+        object.__setattr__(self, "_listing", listing)
+        years = Counter(item.report.date.year for item in listing)
+        object.__setattr__(self, "_timeline", () if not years else tuple(
+            YearCount(y, years.get(y, 0)) for y in range(min(years), max(years) + 1)))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -165,19 +179,13 @@ class Term:
     @property
     def listing(self) -> tuple[Listed, ...]:
         """The reports the page lists, newest first: its own, and those from child places."""
-        own = tuple(Listed(r) for r in self.reports)
-        if not self.via_reports:
-            return own
-        return tuple(sorted(own + self.via_reports, key=lambda item: _sort_key(item.report)))
+        return self._listing
 
     @property
     def timeline(self) -> tuple[YearCount, ...]:
         """Reports listed on the page per year, from the first year to the last (years with
         no report count 0); () if there are none."""
-        years = Counter(item.report.date.year for item in self.listing)
-        if not years:
-            return ()
-        return tuple(YearCount(y, years.get(y, 0)) for y in range(min(years), max(years) + 1))
+        return self._timeline
 
     @property
     def co_actors(self) -> tuple[CoTerm, ...]:
