@@ -157,33 +157,50 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
     settings = digest(__version__, repr((config.timezone, config.max_report_bytes,
                                          config.max_front_matter_bytes, config.allow_raw_html,
                                          config.base_path, config.markdown_time_limit)))
-    sources: list[tuple[bytes, str, bytes]] = []  # (key, shown path, bytes)
+    sources: list[tuple[bytes, str, bytes | None, Path]] = []  # key, shown, bytes, path
+    now_ns = time.time_ns()
     for rel in paths:
-        raw, found = content.read_source(folder, rel, max_report_bytes=config.max_report_bytes)
-        if raw is None:
-            diags += found
-            continue
         shown = content.shown_path(folder, rel)
-        sources.append((digest(settings, shown, raw), shown, raw))
+        stat = content.source_stat(folder, rel, settings.hex(), now_ns)
+        key = store.known_key(shown, stat) if store is not None and stat else None
+        if key is None:
+            raw, found = content.read_source(folder, rel,
+                                             max_report_bytes=config.max_report_bytes)
+            if raw is None:
+                diags += found
+                continue
+            key = digest(settings, shown, raw)
+        else:
+            raw = None  # unchanged since it was last read: read it only if it must be parsed
+        sources.append((key, shown, raw, rel))
+        if store is not None and stat:
+            store.put_source(shown, stat, key)
     held: dict[bytes, Any] = {}
     if store is not None:
         try:
-            held = store.get_docs([key for key, _, _ in sources])
+            held = store.get_docs([key for key, _, _, _ in sources])
         except (CacheCorrupt, sqlite3.Error) as exc:
             diags.append(discarded(store.folder, str(exc)))
             store.discard()
             store, found = BuildCache.open(config.cache_path, config.root)
             diags += found
     loaded = []
-    for key, shown, raw in sources:
+    for key, shown, raw, rel in sources:
         hit = held.get(key)
         if hit is not None:
             doc, found, body = hit
             loaded.append(_Loaded(key, doc, list(found), body, cached=True))
-        else:
-            doc, found = content.parse_source(raw, shown, config.tz,
-                                              max_front_matter_bytes=config.max_front_matter_bytes)
-            loaded.append(_Loaded(key, doc, found))
+            continue
+        if raw is None:
+            raw, found = content.read_source(folder, rel,
+                                             max_report_bytes=config.max_report_bytes)
+            if raw is None:
+                diags += found
+                continue
+            key = digest(settings, shown, raw)
+        doc, found = content.parse_source(raw, shown, config.tz,
+                                          max_front_matter_bytes=config.max_front_matter_bytes)
+        loaded.append(_Loaded(key, doc, found))
     return loaded, store
 
 

@@ -153,6 +153,12 @@ class BuildCache:
             for name, fp, files, diags in db.execute(
                 "SELECT name, fingerprint, files, diagnostics FROM stages")}
         self._new_stages: dict[str, tuple[bytes, tuple[str, ...], bytes]] = {}
+        # report path -> (its stat and the settings when it was read, its key): see
+        # ``known_key``
+        self.sources: dict[str, tuple[str, bytes]] = {
+            path: (stat, key)
+            for path, stat, key in db.execute("SELECT path, stat, key FROM sources")}
+        self._new_sources: dict[str, tuple[str, bytes]] = {}
 
     @classmethod
     def open(cls, folder: Path, site_root: Path) -> tuple[BuildCache | None, list[Diagnostic]]:
@@ -213,6 +219,15 @@ class BuildCache:
                     f"SELECT key, value FROM docs WHERE key IN ({marks})", part):
                 found[key] = loads(value)
         return found
+
+    def known_key(self, path: str, stat: str) -> bytes | None:
+        """The key a report had when its file had this ``stat`` (``source_stat``), so an
+        unchanged file need not be read and hashed again."""
+        held = self.sources.get(path)
+        return held[1] if held is not None and held[0] == stat else None
+
+    def put_source(self, path: str, stat: str, key: bytes) -> None:
+        self._new_sources[path] = (stat, key)
 
     def put_doc(self, key: bytes, value: Any) -> None:
         """Store a report's entry (written in batches, not held until ``save``: an entry is
@@ -279,6 +294,9 @@ class BuildCache:
             db.execute("DELETE FROM live")
             db.executemany("INSERT OR IGNORE INTO live VALUES (?)", ((k,) for k in live_docs))
             db.execute("DELETE FROM docs WHERE key NOT IN (SELECT key FROM live)")
+            db.execute("DELETE FROM sources")
+            db.executemany("INSERT INTO sources VALUES (?, ?, ?)", (
+                (path, st, key) for path, (st, key) in self._new_sources.items()))
             if files is not None:  # a complete build: drop what it did not use
                 db.execute("DELETE FROM live")
                 db.executemany("INSERT OR IGNORE INTO live VALUES (?)",
@@ -298,6 +316,7 @@ class BuildCache:
             raise
         self._new_docs.clear()
         self._new_memo.clear()
+        self.sources, self._new_sources = self._new_sources, {}
         if files is not None:
             self._used_memo.clear()
             self.files = dict(files)
@@ -326,6 +345,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS docs (key BLOB PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS memo (key BLOB PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (path TEXT PRIMARY KEY, stat TEXT NOT NULL, key BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS stages (name TEXT PRIMARY KEY, fingerprint BLOB NOT NULL,
                                    files TEXT NOT NULL, diagnostics BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS files (relpath TEXT PRIMARY KEY, fingerprint BLOB NOT NULL,

@@ -371,6 +371,25 @@ def _open_report(content_dir: Path, rel: Path, path: Path) -> int | Diagnostic:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+RACY_NS = 2_000_000_000  # a file changed this recently may change again unseen: read it
+
+
+def source_stat(content_dir: Path, rel: Path, salt: str, now_ns: int) -> str | None:
+    """What identifies a report file's bytes without reading them (for the build cache):
+    ``salt`` (the parse settings) and the file's device, inode, size, mtime and ctime (ctime
+    changes with any write, even if a tool puts the mtime back). None for a link, and for a
+    file changed in the last ``RACY_NS``: its next change might keep the same times, as
+    timestamps are coarse on some filesystems."""
+    try:
+        st = os.lstat(content_dir / rel)
+    except OSError:
+        return None
+    if not stat_module.S_ISREG(st.st_mode) or max(st.st_mtime_ns, st.st_ctime_ns) > \
+            now_ns - RACY_NS:
+        return None
+    return f"{salt}:{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
 def shown_path(content_dir: Path, rel: Path) -> str:
     """How diagnostics name the report ``rel``."""
     return _shown(content_dir, rel)

@@ -380,3 +380,50 @@ def test_per_report_static_weights_survive_a_build_that_reused_the_stage(
     edit_body(root)
     run(root)
     assert len(computed) == 1
+
+
+def test_unchanged_reports_are_not_read_again(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report whose size, inode, mtime and ctime are those recorded is not read again;
+    any change, even one that puts the mtime back, is."""
+    from sitegen import content
+
+    monkeypatch.setattr(content, "RACY_NS", 0)  # the files were just written
+    root = copy_sample(tmp_path / "site")
+    run(root)
+    reads: list[str] = []
+    real = content.read_source
+
+    def counting(folder: Path, rel: Path, **kw: Any) -> Any:
+        reads.append(rel.as_posix())
+        return real(folder, rel, **kw)
+
+    monkeypatch.setattr(content, "read_source", counting)
+    run(root)
+    assert reads == []
+    path = reports(root)[3]
+    before = path.stat()
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("the", "teh", 1), encoding="utf-8")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # the old mtime, same size
+    run(root)
+    assert reads == [path.relative_to(root / "content").as_posix()]
+    assert snapshot(root / "output") == cold(root, tmp_path)
+    for name, change in STEPS:
+        change(root)
+        run(root)
+        assert snapshot(root / "output") == cold(root, tmp_path), name
+
+
+def test_a_report_changed_just_now_is_read_even_if_its_times_match(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sitegen import content
+
+    root = copy_sample(tmp_path / "site")
+    run(root)
+    reads: list[str] = []
+    real = content.read_source
+    monkeypatch.setattr(content, "read_source",
+                        lambda folder, rel, **kw: reads.append(rel) or real(folder, rel, **kw))
+    run(root)
+    assert len(reads) == len(list((root / "content").rglob("*.md")))  # all too recent
