@@ -33,7 +33,14 @@ from sitegen.parallel import in_background, ordered_map
 from sitegen.related import related_reports
 from sitegen.search.analysis import analyze
 from sitegen.search.index import IndexStats, build_index, doc_keys, update_index
-from sitegen.search.static import build_static_index, report_weights, term_lookup
+from sitegen.search.static import (
+    build_static_index,
+    doc_order,
+    posting_texts,
+    report_weights,
+    term_lookup,
+    update_posting_texts,
+)
 from sitegen.themes import builtin_theme, theme_chain
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -415,11 +422,12 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                                                    for r in site.reports],
                               site.actors, site.locations)
         if cached_stage("static search", static_fp) is None:
-            weights = _static_weights(site, index_keys, store)
+            texts = _static_texts(site, index_keys, store)
             write_all(build_static_index(site.reports, site.actors, site.locations, analyze,
-                                         weights=weights), "static search", static_fp)
-        elif store is not None:  # its per-report weights serve the next build that runs it
-            store.keep_memo(_static_weight_keys(site, index_keys).values())
+                                         texts=texts), "static search", static_fp)
+        elif store is not None:  # its cached parts serve the next build that runs it
+            store.keep_memo([_static_state_key(site),
+                             *_static_weight_keys(site, index_keys).values()])
         timer.lap("static search")
         if pending is not None:
             indexed, pending = pending(), None
@@ -469,6 +477,60 @@ def _related(site: model.Site, store: BuildCache | None,
 
 def _static_weight_keys(site: model.Site, index_keys: Mapping[str, str]) -> dict[str, bytes]:
     return {r.url: digest("static-weights", index_keys[r.url]) for r in site.reports}
+
+
+def _static_state_key(site: model.Site) -> bytes:
+    """The cache key of the static index's postings for this order of reports (doc ids)."""
+    return digest("static-postings", *(r.url for r in doc_order(site.reports)))
+
+
+def _static_texts(site: model.Site, index_keys: Mapping[str, str],
+                  store: BuildCache | None) -> dict[str, str]:
+    """``posting_texts`` for the site. When the reports are those of the last build in the
+    same order (doc ids unchanged) and few changed, the last build's texts are updated for
+    the terms of the changed reports only; otherwise made from every report's weights."""
+    keys = _static_weight_keys(site, index_keys)
+    state_key = _static_state_key(site)
+    texts: dict[str, str] | None = None
+    if store is not None:
+        with contextlib.suppress(CacheCorrupt, sqlite3.Error, TypeError, ValueError):
+            texts = _updated_texts(site, keys, state_key, store)
+    if texts is None:
+        weights = _static_weights(site, index_keys, store)
+        texts = posting_texts([weights[r.url] for r in doc_order(site.reports)])
+    if store is not None:
+        store.put_memo(state_key, (dict(keys), texts))
+    return texts
+
+
+def _updated_texts(site: model.Site, keys: Mapping[str, bytes], state_key: bytes,
+                   store: BuildCache) -> dict[str, str] | None:
+    held = store.get_memo([state_key]).get(state_key)
+    if not isinstance(held, tuple) or len(held) != 2:
+        return None
+    old_keys, texts = held
+    if not isinstance(old_keys, dict) or not isinstance(texts, dict) or \
+            old_keys.keys() != keys.keys():
+        return None
+    docs = doc_order(site.reports)
+    changed = [(i, r) for i, r in enumerate(docs) if old_keys[r.url] != keys[r.url]]
+    if len(changed) > max(10, len(docs) // 20):
+        return None  # many changes: as fast to start afresh
+    wanted = [old_keys[r.url] for _, r in changed] + [keys[r.url] for _, r in changed]
+    found = store.get_memo(wanted)
+    if any(not isinstance(found.get(old_keys[r.url]), dict) for _, r in changed):
+        return None
+    lookup = term_lookup(site.actors, site.locations)
+    changes = []
+    for i, report in changed:
+        new = found.get(keys[report.url])
+        if not isinstance(new, dict):
+            new = report_weights(report, lookup, analyze)
+            store.put_memo(keys[report.url], new)
+        changes.append((i, found[old_keys[report.url]], new))
+    update_posting_texts(texts, changes)
+    store.keep_memo(keys.values())
+    return texts
 
 
 def _static_weights(site: model.Site, index_keys: Mapping[str, str],

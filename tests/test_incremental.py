@@ -427,3 +427,25 @@ def test_a_report_changed_just_now_is_read_even_if_its_times_match(
                         lambda folder, rel, **kw: reads.append(rel) or real(folder, rel, **kw))
     run(root)
     assert len(reads) == len(list((root / "content").rglob("*.md")))  # all too recent
+
+
+def test_an_edit_updates_the_static_postings_of_its_terms_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sitegen import build as build_module
+
+    root = copy_sample(tmp_path / "site")
+    run(root)
+    full: list[int] = []
+    real = build_module.posting_texts
+    monkeypatch.setattr(build_module, "posting_texts",
+                        lambda weights: full.append(len(weights)) or real(weights))
+    for name, change in (("edit a body", edit_body), ("retag a report", retag)):
+        change(root)
+        run(root)
+        assert full == [], name  # updated from the last build's postings
+        assert snapshot(root / "output") == cold(root, tmp_path), name
+        full.clear()  # the cold build made them afresh
+    add_report(root)
+    run(root)
+    assert len(full) == 1  # new doc ids: made afresh
+    assert snapshot(root / "output") == cold(root, tmp_path)

@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader, StrictUndefined
 from whoosh.lang.porter import stem as whoosh_stem
 
@@ -743,3 +745,22 @@ def test_one_word_query_fetches_within_budget(tmp_path: Path, n: int) -> None:
     for query, result in zip(queries, got, strict=True):
         fetched = sum(len(files[f]) for f in result["fetched"])
         assert fetched <= QUERY_BUDGET, (query, result["fetched"], fetched)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["a", "b", "c", "d", "é", "z"]),
+                                st.integers(1, 30), max_size=4), min_size=1, max_size=8),
+       st.data())
+def test_updated_posting_texts_equal_fresh_ones(weights: list[dict[str, int]],
+                                                data: st.DataObject) -> None:
+    from sitegen.search.static import posting_texts, update_posting_texts
+
+    texts = posting_texts(weights)
+    new = list(weights)
+    changes = []
+    for doc in data.draw(st.sets(st.integers(0, len(weights) - 1))):
+        new[doc] = data.draw(st.dictionaries(st.sampled_from(["a", "b", "x", "é"]),
+                                             st.integers(1, 30), max_size=3))
+        changes.append((doc, weights[doc], new[doc]))
+    update_posting_texts(texts, changes)
+    assert texts == posting_texts(new)

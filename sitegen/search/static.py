@@ -81,41 +81,25 @@ def build_static_index(
     max_length: int = MAX_TOKEN_LENGTH,
     fold_table: Mapping[int, str | None] = FOLD_TABLE,
     weights: Mapping[str, Mapping[str, int]] | None = None,
+    texts: Mapping[str, str] | None = None,
 ) -> Iterator[OutputFile]:
     """Yield the files of the static search index (see the module docstring).
 
     The keyword arguments describe what ``analyze`` does (the defaults are those of
     ``sitegen.search.analysis``); the browser repeats it on the query from meta.json and
     fold.json, so they must agree with ``analyze``. ``weights`` (report URL ->
-    ``report_weights``) may bring the weights of some reports, computed earlier.
+    ``report_weights``) may bring the weights of some reports, computed earlier; ``texts``
+    (``posting_texts``, for the reports in ``doc_order``) replaces weights altogether.
     """
-    docs = sorted(reports, key=lambda r: (-r.date.timestamp(), r.url))
+    docs = doc_order(reports)
     doc_id = {r.url: i for i, r in enumerate(docs)}
     actor_id = {t.slug: i for i, t in enumerate(actors)}
     location_id = {t.slug: i for i, t in enumerate(locations)}
-    by_key = term_lookup(actors, locations)
-    known = weights or {}
-
-    # Each term's postings as JSON text, made once (to size the shards and to write them):
-    # "[[id,weight],...]", exactly what json.dumps gives with compact separators. Gathered
-    # in int arrays (id, weight, id, weight...): millions of postings as small lists or
-    # strings took hundreds of MB and json.dumps on them three times as long.
-    postings: dict[str, array[int]] = {}
-    for i, report in enumerate(docs):
-        found = known.get(report.url)
-        if found is None:
-            found = report_weights(report, by_key, analyze)
-        for term, weight in found.items():
-            held = postings.get(term)
-            if held is None:
-                held = postings[term] = array("l")
-            held.append(i)
-            held.append(int(weight))
-    texts = {}
-    for term, held in postings.items():
-        texts[term] = "[" + ",".join(
-            f"[{d},{w}]" for d, w in zip(held[0::2], held[1::2], strict=True)) + "]"
-    del postings
+    if texts is None:
+        by_key = term_lookup(actors, locations)
+        known = weights or {}
+        texts = posting_texts(
+            [known.get(r.url) or report_weights(r, by_key, analyze) for r in docs])
 
     files: list[OutputFile] = []
     bounds: list[str] = []
@@ -160,6 +144,60 @@ def build_static_index(
     }
     yield _json_file("meta.json", meta)
     yield from files
+
+
+def doc_order(reports: Iterable[Report]) -> list[Report]:
+    """The reports in doc-id order: newest first, then by URL."""
+    return sorted(reports, key=lambda r: (-r.date.timestamp(), r.url))
+
+
+def posting_texts(weights: Sequence[Mapping[str, int]]) -> dict[str, str]:
+    """Each term's postings as the JSON text a term shard holds, ``[[id,weight],...]``
+    (exactly json.dumps with compact separators), from each doc's ``report_weights`` in
+    doc-id order. Gathered in int arrays (id, weight, id, weight...): millions of postings
+    as small lists or strings took hundreds of MB, and json.dumps on them three times as
+    long."""
+    postings: dict[str, array[int]] = {}
+    for i, found in enumerate(weights):
+        for term, weight in found.items():
+            held = postings.get(term)
+            if held is None:
+                held = postings[term] = array("l")
+            held.append(i)
+            held.append(int(weight))
+    return {term: _postings_json(held[0::2], held[1::2]) for term, held in postings.items()}
+
+
+def _postings_json(ids: Sequence[int], weights: Sequence[int]) -> str:
+    return "[" + ",".join(f"[{d},{w}]" for d, w in zip(ids, weights, strict=True)) + "]"
+
+
+def update_posting_texts(texts: dict[str, str],
+                         changes: Iterable[tuple[int, Mapping[str, int], Mapping[str, int]]],
+                         ) -> None:
+    """Apply weight changes to ``posting_texts`` output in place: ``changes`` holds (doc id,
+    old weights, new weights) for docs that kept their id. Only the terms whose weight
+    changed are parsed and written again."""
+    changes = list(changes)
+    touched: dict[str, dict[int, int | None]] = {}
+    for doc, old, new in changes:
+        for term in old.keys() - new.keys():
+            touched.setdefault(term, {})[doc] = None
+        for term, weight in new.items():
+            if old.get(term) != weight:  # a one-word edit changes a few weights, not all
+                touched.setdefault(term, {})[doc] = int(weight)
+    for term, docs in touched.items():
+        pairs: dict[int, int] = dict(json.loads(texts.get(term, "[]")))
+        for doc, new_weight in docs.items():
+            if new_weight is None:
+                pairs.pop(doc, None)
+            else:
+                pairs[doc] = new_weight
+        if pairs:
+            ordered = sorted(pairs)
+            texts[term] = _postings_json(ordered, [pairs[d] for d in ordered])
+        else:
+            texts.pop(term, None)
 
 
 def term_lookup(actors: Sequence[Term], locations: Sequence[Term]) -> dict[tuple[str, str], Term]:
@@ -226,7 +264,7 @@ def _utf16_key(term: str) -> bytes:
     return term.encode("utf-16-be")
 
 
-def _shards(texts: dict[str, str]) -> Iterator[list[str]]:
+def _shards(texts: Mapping[str, str]) -> Iterator[list[str]]:
     """Cut the terms, sorted, into consecutive shards of about ``SHARD_BYTES`` of JSON
     (``texts``: term -> its postings as JSON)."""
     shard: list[str] = []
