@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import pickle
 import sqlite3
 import time
@@ -136,6 +137,8 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
         return _build(config, chain, store, diags, fixes, timer, result, strict=strict,
                       write=write, report=report, now=now, jobs=jobs)
     finally:
+        if jobs > 1:
+            gc.unfreeze()  # see _fork_friendly
         if store is not None:
             store.close()
 
@@ -211,11 +214,21 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
     return loaded, store
 
 
+def _fork_friendly(jobs: int) -> None:
+    """Before forking workers: move every object so far out of the garbage collector's
+    reach (``gc.freeze``). A collection in a worker would otherwise write to the header of
+    every object of the parent's heap it inherited, copying all of its pages; and each
+    collection would walk the whole model. ``build`` unfreezes them at the end."""
+    if jobs > 1:
+        gc.freeze()
+
+
 def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
            diags: list[Diagnostic], fixes: list[MentionFix], timer: _Timer,
            result: Callable[..., BuildResult], *, strict: bool, write: bool, report: Progress,
            now: datetime | None, jobs: int) -> BuildResult:
     loaded, store = _load(config, store, diags)
+    _fork_friendly(jobs)
     registry, found = load_registry(config.content_path)
     diags += found
     for item in loaded:
@@ -263,6 +276,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
     site, found = model.build_site(config, bodies, registry, descriptions)
     diags += found
     timer.lap("model")
+    _fork_friendly(jobs)
     if has_errors(diags, strict):
         _save(store, None, loaded)
         return result(False)
