@@ -901,15 +901,15 @@ def targets(res: Results, n: int) -> list[str]:
             "one, kept as `.output.spare` (`sitegen/output.py`): no report is parsed or "
             "converted again, and an unchanged page is neither rendered nor written (its "
             "file in the spare folder is still the live file). What every rebuild still "
-            "pays: reading and hashing every report file and unpickling its cached parse and "
-            "body (about 2 s at 10,000 reports), building the model and every page's context "
-            "and fingerprint (spread over the workers), an `lstat` of each output file in the "
-            "live and the spare folder, and saving the file records. A theme change "
-            "re-renders every page (Jinja, about 1 ms a page). One edit also re-renders the "
-            "pages that show the report, regenerates the feeds and exports and the static "
-            "search index (from cached per-report weights, but inverting every posting again: "
-            "about 1.8 s), and re-indexes the Whoosh segment (500 reports at this size) that "
-            "held it, in a background process.")
+            "pays: an `lstat` of every report (only a changed file is read) and unpickling "
+            "every cached parse and body (about 1.5 s at 10,000 reports), building the model "
+            "and every page's context and fingerprint (spread over the workers), an `lstat` "
+            "of each output file in the live and the spare folder, and saving the file "
+            "records. A theme change re-renders every page (Jinja, about 1 ms a page). One "
+            "edit also re-renders the pages that show the report, regenerates the feeds, the "
+            "sitemap and the exports, updates the static search postings of the words whose "
+            "weight changed (about 0.5 s), and re-indexes the Whoosh segment (500 reports at "
+            "this size) that held it, in a background process.")
     if not mem_ok:
         one = res.stage_runs.get(1)
         lines.append(
