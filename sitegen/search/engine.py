@@ -122,7 +122,7 @@ class Engine:
                 n = leaf.doc_count_all()
                 raw = _length_bytes(leaf, fieldname, n)
                 if raw is None:
-                    parts.append(np.array([leaf.doc_field_length(d, fieldname, 1)
+                    parts.append(np.array([leaf.doc_field_length(d, fieldname, 1) or 0
                                            for d in range(n)], dtype=np.float64))
                 else:
                     parts.append(_BYTE_TO_LENGTH[np.frombuffer(raw, dtype=np.uint8)])
