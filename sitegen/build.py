@@ -167,21 +167,26 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
     settings = digest(__version__, repr((config.timezone, config.max_report_bytes,
                                          config.max_front_matter_bytes, config.allow_raw_html,
                                          config.base_path, config.markdown_time_limit)))
+    def read(rel: Path, shown: str) -> tuple[bytes, bytes] | None:
+        """(bytes, key) of a report, or None (its diagnostics added)."""
+        raw, found = content.read_source(folder, rel, max_report_bytes=config.max_report_bytes)
+        if raw is None:
+            diags.extend(found)
+            return None
+        return raw, digest(settings, shown, raw)
+
     sources: list[tuple[bytes, str, bytes | None, Path]] = []  # key, shown, bytes, path
     now_ns = time.time_ns()
     for rel in paths:
         shown = content.shown_path(folder, rel)
         stat = content.source_stat(folder, rel, settings.hex(), now_ns)
         key = store.known_key(shown, stat) if store is not None and stat else None
+        raw = None  # if unchanged since it was last read: read it only if it must be parsed
         if key is None:
-            raw, found = content.read_source(folder, rel,
-                                             max_report_bytes=config.max_report_bytes)
-            if raw is None:
-                diags += found
+            got = read(rel, shown)
+            if got is None:
                 continue
-            key = digest(settings, shown, raw)
-        else:
-            raw = None  # unchanged since it was last read: read it only if it must be parsed
+            raw, key = got
         sources.append((key, shown, raw, rel))
         if store is not None and stat:
             store.put_source(shown, stat, key)
@@ -202,12 +207,10 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
             loaded.append(_Loaded(key, doc, list(found), body, cached=True))
             continue
         if raw is None:
-            raw, found = content.read_source(folder, rel,
-                                             max_report_bytes=config.max_report_bytes)
-            if raw is None:
-                diags += found
+            got = read(rel, shown)
+            if got is None:
                 continue
-            key = digest(settings, shown, raw)
+            raw, key = got
         doc, found = content.parse_source(raw, shown, config.tz,
                                           max_front_matter_bytes=config.max_front_matter_bytes)
         loaded.append(_Loaded(key, doc, found))

@@ -203,20 +203,18 @@ class BuildCache:
     def index_dir(self) -> Path:
         return self.folder / INDEX_DIR
 
-    def get_doc(self, key: bytes) -> Any | None:
-        """The value stored for a report under ``key``, or None. ``CacheCorrupt`` if the
-        entry is damaged; ``sqlite3.Error`` if the database is."""
-        row = self._db.execute("SELECT value FROM docs WHERE key = ?", (key,)).fetchone()
-        return None if row is None else loads(row[0])
-
     def get_docs(self, keys: list[bytes]) -> dict[bytes, Any]:
-        """``get_doc`` for many keys at once: the values of those stored."""
+        """The stored entries of those reports' ``keys`` the cache has. ``CacheCorrupt`` if
+        an entry is damaged; ``sqlite3.Error`` if the database is."""
+        return self._select("docs", keys)
+
+    def _select(self, table: str, keys: list[bytes]) -> dict[bytes, Any]:
         found: dict[bytes, Any] = {}
-        for start in range(0, len(keys), 500):
+        for start in range(0, len(keys), 500):  # SQLite's limit on parameters
             part = keys[start:start + 500]
             marks = ",".join("?" * len(part))
             for key, value in self._db.execute(
-                    f"SELECT key, value FROM docs WHERE key IN ({marks})", part):
+                    f"SELECT key, value FROM {table} WHERE key IN ({marks})", part):
                 found[key] = loads(value)
         return found
 
@@ -251,13 +249,7 @@ class BuildCache:
     def get_memo(self, keys: list[bytes]) -> dict[bytes, Any]:
         """Stored values of a pure function (see ``put_memo``) for those of ``keys`` it has.
         ``CacheCorrupt`` if an entry is damaged."""
-        found: dict[bytes, Any] = {}
-        for start in range(0, len(keys), 500):
-            part = keys[start:start + 500]
-            marks = ",".join("?" * len(part))
-            for key, value in self._db.execute(
-                    f"SELECT key, value FROM memo WHERE key IN ({marks})", part):
-                found[key] = loads(value)
+        found = self._select("memo", keys)
         self._used_memo.update(found)
         return found
 

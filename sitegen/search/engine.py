@@ -142,14 +142,10 @@ class Engine:
         def make() -> tuple[_Postings, int]:
             ids: list[Any] = []
             weights: list[Any] = []
-            for leaf, offset in reader.leaf_readers():
-                try:
-                    m = leaf.postings(fieldname, btext)
-                except TermNotFound:
-                    continue
-                for block_ids, block_weights, _ in _blocks(m, values=False):
-                    ids.append(np.asarray(block_ids, dtype=np.int64) + offset)
-                    weights.append(np.asarray(block_weights, dtype=np.float64))
+            for offset, block_ids, block_weights, _ in _term_blocks(
+                    reader, fieldname, btext, values=False):
+                ids.append(np.asarray(block_ids, dtype=np.int64) + offset)
+                weights.append(np.asarray(block_weights, dtype=np.float64))
             p = _Postings(np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64),
                           np.concatenate(weights) if weights else np.zeros(0))
             return p, p.ids.nbytes + p.weights.nbytes
@@ -160,15 +156,11 @@ class Engine:
         def make() -> tuple[Any, int]:
             fmt = reader.schema[fieldname].format
             keys: list[int] = []
-            for leaf, offset in reader.leaf_readers():
-                try:
-                    m = leaf.postings(fieldname, btext)
-                except TermNotFound:
-                    continue
-                for block_ids, _, values in _blocks(m, values=True):
-                    for docnum, value in zip(block_ids, values, strict=True):
-                        base = (docnum + offset) << _POS_BITS
-                        keys.extend(base + p for p in fmt.decode_positions(value))
+            for offset, block_ids, _, values in _term_blocks(reader, fieldname, btext,
+                                                             values=True):
+                for docnum, value in zip(block_ids, values, strict=True):
+                    base = (docnum + offset) << _POS_BITS
+                    keys.extend(base + p for p in fmt.decode_positions(value))
             arr = np.array(keys, dtype=np.int64)
             arr.sort()
             return arr, arr.nbytes
@@ -374,6 +366,18 @@ def _length_bytes(leaf: Any, fieldname: str, n: int) -> bytes | None:
         return b"\x01" * n if byte_to_length(1) == 1 else None  # no column: length 1
     raw = column if isinstance(column, bytes) else bytes(column)
     return raw[:n] if len(raw) >= n else None
+
+
+def _term_blocks(reader: Any, fieldname: str, btext: bytes, *, values: bool) -> Any:
+    """(docnum offset, ids, weights, values) of a term's postings in every segment that has
+    it, a block at a time (values only if asked)."""
+    for leaf, offset in reader.leaf_readers():
+        try:
+            m = leaf.postings(fieldname, btext)
+        except TermNotFound:
+            continue
+        for ids, weights, vals in _blocks(m, values=values):
+            yield offset, ids, weights, vals
 
 
 def _blocks(m: Any, *, values: bool) -> Any:
