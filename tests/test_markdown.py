@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from bs4 import BeautifulSoup
+from pathlib import Path
 
-from sitegen.markdown import render_markdown
+import markdown
+import pytest
+from bs4 import BeautifulSoup
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sitegen.markdown import EXTENSIONS, _parser, _toc_slug, render_markdown
 from sitegen.model import Heading
+
+CONTENT = Path(__file__).resolve().parent.parent / "content"
 
 HOSTILE = (
     "<script>alert(1)</script>\n\n"
@@ -130,3 +138,45 @@ def test_each_call_uses_a_fresh_parser() -> None:
     assert soup(second.html).select("div.footnote") == []
     assert second.toc == (Heading(2, "head", "Head"),)  # no "head_1" left over
     assert render_markdown("Text[^1].\n\n[^1]: Note one.\n\n## Head\n") == first
+
+
+def _stock_parser() -> markdown.Markdown:
+    return markdown.Markdown(
+        extensions=EXTENSIONS,
+        extension_configs={"toc": {"slugify": _toc_slug, "toc_depth": "1-4"},
+                           "footnotes": {"BACKLINK_TEXT": "↩"}},
+        output_format="html")
+
+
+def _same_as_stock_smarty(body: str) -> None:
+    stock = _stock_parser()
+    ours = _parser()
+    assert ours.convert(body) == stock.convert(body)
+    assert ours.toc_tokens == stock.toc_tokens
+
+
+def test_fast_smarty_equals_stock_smarty_on_the_sample_archive() -> None:
+    bodies = [p.read_text(encoding="utf-8") for p in sorted(CONTENT.rglob("*.md"))]
+    assert len(bodies) >= 20
+    for body in bodies:
+        _same_as_stock_smarty(body)
+
+
+@pytest.mark.parametrize("body", [
+    "\"'Quoted' words in a larger quote.\" -- he said...", "'80s and '90s", "'.hi' \"!x\"",
+    "It's the ''double'' and \"\"twice\"\" -- --- ---- .... ..", "a\\'b \\\"c\\\" d'",
+    "`code 'x'` and 'y' -- <b>'z'</b> &nbsp;'w' &mdash;\"v\"", "# Heading 'one' -- two\n\ntext",
+    "* 'a'\n* \"b\"...\n\n> 'quote' --x\n\n[link 'x'](/a \"title 'y'\") and ![im'g](/i.png)",
+    "He said \"it's\" 'the' thing's end'", "x'\n'y\n\"z\"\n", "'", "\"", "--", "...",
+])
+def test_fast_smarty_equals_stock_smarty_on_tricky_text(body: str) -> None:
+    _same_as_stock_smarty(body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(
+    ["'", '"', "-", "--", "---", ".", "...", " ", "\n", "\n\n", "a", "s", "80s", "word",
+     "*", "_", "`", "\\", "[", "]", "(", ")", "<b>", "</b>", "&nbsp;", "&mdash;", "—", "#",
+     "> ", "1. ", "- ", "\t", "é", "'s", ":", "!", "?"]), max_size=40).map("".join))
+def test_fast_smarty_equals_stock_smarty_on_generated_text(body: str) -> None:
+    _same_as_stock_smarty(body)
