@@ -193,11 +193,28 @@ def context_dict(ctx: PageContext) -> dict[str, Any]:
 # --- environment ---------------------------------------------------------------------------
 
 
+class _Environment(Environment):
+    """Jinja's environment, except that ``select_template`` skips names that no template
+    folder holds without asking the loaders again: every report page first tries its own
+    ``report-<slug>.html``, which is almost never there, and each miss cost a file lookup in
+    every theme folder (templates do not change during a build: ``auto_reload`` is off)."""
+
+    _names: frozenset[str] | None = None
+
+    def select_template(self, names: Any, parent: str | None = None,
+                        globals: Any = None) -> Any:
+        if self._names is None:
+            self._names = frozenset(self.list_templates())
+        if isinstance(names, list | tuple):
+            names = [n for n in names if not isinstance(n, str) or n in self._names] or names
+        return super().select_template(names, parent, globals)
+
+
 def make_env(theme_dirs: Sequence[Path], base_path: str = "/", language: str = "en",
              base_url: str = "/") -> Environment:
     """The one place a Jinja ``Environment`` is created."""
     builtin = builtin_theme() / "templates"
-    env = Environment(
+    env = _Environment(
         loader=ChoiceLoader([
             FileSystemLoader([str(d / "templates") for d in theme_dirs] + [str(builtin)]),
             PrefixLoader({"builtin": FileSystemLoader(str(builtin))}, delimiter=":"),
