@@ -8,12 +8,13 @@ before anything touches ``output/``. ``check`` runs the same stages and writes n
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
 import pickle
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from sitegen.entities import MentionFinder, MentionFix, check_mentions, load_reg
 from sitegen.files import OutputFile
 from sitegen.fingerprint import Fingerprints, combine, config_key, settings_key, site_totals
 from sitegen.markdown import MarkdownTooComplex, render_markdown
-from sitegen.model import RenderedBody
+from sitegen.model import RenderedBody, StoredBody
 from sitegen.parallel import in_background, ordered_map
 from sitegen.related import related_reports
 from sitegen.search.analysis import analyze
@@ -133,9 +134,23 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
     if write and use_cache:
         store, found = BuildCache.open(config.cache_path, config.root)
         diags += found
+    before = list(diags)
     try:
-        return _build(config, chain, store, diags, fixes, timer, result, strict=strict,
-                      write=write, report=report, now=now, jobs=jobs)
+        for attempt in (1, 2, 3):
+            try:
+                return _build(config, chain, store, diags, fixes, timer, result,
+                              strict=strict, write=write, report=report, now=now, jobs=jobs)
+            except CacheCorrupt as exc:  # a stored body failed its checks in some stage
+                if store is None or attempt == 3:
+                    raise
+                diags[:] = [*before, discarded(store.folder, str(exc))]
+                fixes.clear()
+                store.discard()
+                store = None  # a fresh cache, and if that fails too, none
+                if attempt == 1:
+                    store, found = BuildCache.open(config.cache_path, config.root)
+                    diags += found
+        raise AssertionError("unreachable")
     finally:
         if jobs > 1:
             gc.unfreeze()  # see _fork_friendly
@@ -150,7 +165,7 @@ class _Loaded:
     key: bytes  # cache key: path, bytes and the settings that affect parsing and Markdown
     doc: content.SourceDoc | None
     found: list[Diagnostic]  # parse diagnostics
-    body: RenderedBody | Diagnostic | None = None
+    body: RenderedBody | StoredBody | Diagnostic | None = None
     cached: bool = False
 
 
@@ -200,11 +215,15 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
             store, found = BuildCache.open(config.cache_path, config.root)
             diags += found
     loaded = []
+    read_body = store.body_reader().body if store is not None else None
     for key, shown, raw, rel in sources:
         hit = held.get(key)
-        if hit is not None:
-            doc, found, body = hit
-            loaded.append(_Loaded(key, doc, list(found), body, cached=True))
+        if hit is not None and read_body is not None:
+            doc, found, outcome = hit
+            if isinstance(outcome, tuple):  # the body's toc and word count; the rest stays
+                toc, words = outcome
+                outcome = StoredBody(key, tuple(toc), int(words), read=read_body)
+            loaded.append(_Loaded(key, doc, list(found), outcome, cached=True))
             continue
         if raw is None:
             got = read(rel, shown)
@@ -215,6 +234,22 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
                                           max_front_matter_bytes=config.max_front_matter_bytes)
         loaded.append(_Loaded(key, doc, found))
     return loaded, store
+
+
+def _stored(store: BuildCache | None, item: _Loaded, body: RenderedBody | Diagnostic,
+            ) -> RenderedBody | StoredBody | Diagnostic:
+    """Put a report just rendered into the cache and keep only what the model needs in
+    memory: its front matter without the Markdown, and a ``StoredBody`` (the HTML and text
+    are read back from the cache when asked for). Without a cache, all of it stays."""
+    if store is None or item.doc is None:
+        return body
+    item.doc = dataclasses.replace(item.doc, body="")
+    if isinstance(body, Diagnostic):
+        store.put_doc(item.key, (item.doc, tuple(item.found), body))
+        return body
+    store.put_doc(item.key, (item.doc, tuple(item.found), (body.toc, body.word_count)),
+                  (body.html, body.text))
+    return StoredBody(item.key, body.toc, body.word_count, read=store.body_reader().body)
 
 
 def _fork_friendly(jobs: int) -> None:
@@ -249,13 +284,17 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                                 config.markdown_time_limit)
     todo = [item for item in loaded if item.doc is not None and not item.cached]
     for i, body in enumerate(ordered_map(to_html, [item.doc for item in todo], jobs)):
-        todo[i].body = body
+        todo[i].body = _stored(store, todo[i], body)
         report("markdown", i + 1, len(todo))
+    if store is not None:
+        for item in loaded:
+            if item.doc is None and not item.cached:
+                store.put_doc(item.key, (None, tuple(item.found), None))
+        if not store.flush():  # the bodies must be there for the stages that read them
+            raise CacheCorrupt("the build cache could not store the rendered reports")
     bodies = []
     keys: dict[str, bytes] = {}  # report source -> cache key
     for item in loaded:
-        if store is not None and not item.cached:
-            store.put_doc(item.key, (item.doc, tuple(item.found), item.body))
         if item.doc is None:
             continue
         keys[item.doc.path] = item.key
@@ -513,8 +552,7 @@ def _static_texts(site: model.Site, index_keys: Mapping[str, str],
         with contextlib.suppress(CacheCorrupt, sqlite3.Error, TypeError, ValueError):
             texts = _updated_texts(site, keys, state_key, store)
     if texts is None:
-        weights = _static_weights(site, index_keys, store)
-        texts = posting_texts([weights[r.url] for r in doc_order(site.reports)])
+        texts = posting_texts(_static_weights(site, index_keys, store))
     if store is not None:
         store.put_memo(state_key, (dict(keys), texts))
     return texts
@@ -551,24 +589,23 @@ def _updated_texts(site: model.Site, keys: Mapping[str, bytes], state_key: bytes
 
 
 def _static_weights(site: model.Site, index_keys: Mapping[str, str],
-                    store: BuildCache | None) -> dict[str, Mapping[str, int]]:
-    """Each report's static-search weights: from the cache (keyed like its Whoosh document:
-    the report and its terms' names) or computed now and stored."""
+                    store: BuildCache | None) -> Iterator[Mapping[str, int]]:
+    """Each report's static-search weights, in doc-id order: from the cache (keyed like its
+    Whoosh document: the report and its terms' names) or computed now and stored. One at a
+    time: ``posting_texts`` folds each into the postings as it comes."""
     keys = _static_weight_keys(site, index_keys)
     known: dict[bytes, Any] = {}
     if store is not None:
         with contextlib.suppress(CacheCorrupt, sqlite3.Error):  # then compute them all
             known = store.get_memo(list(keys.values()))
     lookup = term_lookup(site.actors, site.locations)
-    weights: dict[str, Mapping[str, int]] = {}
-    for report in site.reports:
-        found = known.get(keys[report.url])
+    for report in doc_order(site.reports):
+        found = known.pop(keys[report.url], None)
         if not isinstance(found, dict):
             found = report_weights(report, lookup, analyze)
             if store is not None:
                 store.put_memo(keys[report.url], found)
-        weights[report.url] = found
-    return weights
+        yield found
 
 
 def _index(reports: Sequence[model.Report], terms: Sequence[model.Term],

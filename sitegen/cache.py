@@ -7,8 +7,12 @@ never inside ``output/``, and holds:
     ``meta``: the cache format, sitegen and Python versions and the site root. Any mismatch
     means a foreign cache: it is discarded with a warning and the build starts afresh.
     ``docs``: per report, keyed by a hash of its path, its bytes and the settings that
-    affect parsing and Markdown (``doc_key``): the parsed front matter, its diagnostics and
-    the rendered body. Each value carries a BLAKE2 checksum and is unpickled with an
+    affect parsing and Markdown (``doc_key``): the parsed front matter (without the
+    Markdown), its diagnostics and the rendered body's table of contents and word count.
+    ``bodies``: the rendered body's HTML and plain text, same key. They are not loaded with
+    the reports: the model holds ``StoredBody`` values that read them when a page, the
+    search index or a feed asks (``BodyReader``), so a build never holds every body at once.
+    Each value carries a BLAKE2 checksum and is unpickled with an
     allow-list of classes, so a corrupted or tampered entry is detected, never trusted.
     ``files``: per output file, the fingerprint of the inputs it was made from and the
     ``stat`` of the file written (size, mtime, inode). An unchanged page whose file in
@@ -42,7 +46,7 @@ from typing import Any
 from sitegen import __version__
 from sitegen.diagnostics import Diagnostic, warning
 
-FORMAT = "2"
+FORMAT = "3"
 DB_NAME = "cache.sqlite"
 INDEX_DIR = "whoosh"
 _CHECKSUM = 16
@@ -145,6 +149,8 @@ class BuildCache:
             for relpath, fp, size, mtime, ino, used in db.execute(
                 "SELECT relpath, fingerprint, size, mtime_ns, inode, site_fields FROM files")}
         self._new_docs: list[tuple[bytes, bytes]] = []
+        self._new_bodies: list[tuple[bytes, bytes]] = []
+        self._reader = BodyReader(folder / DB_NAME)
         self._new_memo: list[tuple[bytes, bytes]] = []
         self._used_memo: set[bytes] = set()
         # stage name -> (fingerprint of its inputs, the files it wrote, pickled diagnostics)
@@ -227,24 +233,42 @@ class BuildCache:
     def put_source(self, path: str, stat: str, key: bytes) -> None:
         self._new_sources[path] = (stat, key)
 
-    def put_doc(self, key: bytes, value: Any) -> None:
-        """Store a report's entry (written in batches, not held until ``save``: an entry is
-        valid on its own, whatever happens to the build)."""
+    def put_doc(self, key: bytes, value: Any, body: tuple[str, str] | None = None) -> None:
+        """Store a report's entry and the HTML and text of its body (written in batches, not
+        held until ``save``: an entry is valid on its own, whatever happens to the build)."""
         self._new_docs.append((key, dumps(value)))
+        if body is not None:
+            self._new_bodies.append((key, dumps(body)))
         if len(self._new_docs) >= _BATCH:
-            self._flush_docs()
+            self.flush()
 
-    def _flush_docs(self) -> None:
-        with contextlib.suppress(sqlite3.Error):  # a cache that cannot grow is no loss
+    def flush(self) -> bool:
+        """Write the report and memo entries put so far; False if the database refused
+        them (they are dropped: a cache that cannot grow is no loss, but ``BodyReader`` will
+        not find those bodies)."""
+        done = False
+        with contextlib.suppress(sqlite3.Error):
             self._db.execute("BEGIN")
             try:
                 self._db.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?)",
                                      self._new_docs)
+                self._db.executemany("INSERT OR REPLACE INTO bodies VALUES (?, ?)",
+                                     self._new_bodies)
+                self._db.executemany("INSERT OR REPLACE INTO memo VALUES (?, ?)",
+                                     self._new_memo)
                 self._db.execute("COMMIT")
+                done = True
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
         self._new_docs.clear()
+        self._new_bodies.clear()
+        self._new_memo.clear()
+        return done
+
+    def body_reader(self) -> BodyReader:
+        """The one reader of this cache's bodies (each process opens one connection)."""
+        return self._reader
 
     def get_memo(self, keys: list[bytes]) -> dict[bytes, Any]:
         """Stored values of a pure function (see ``put_memo``) for those of ``keys`` it has.
@@ -258,6 +282,8 @@ class BuildCache:
         (only plain data: it is read back with the same allow-list)."""
         self._new_memo.append((key, dumps(value)))
         self._used_memo.add(key)
+        if len(self._new_memo) >= _BATCH:
+            self.flush()
 
     def keep_memo(self, keys: Iterable[bytes]) -> None:
         """Keep these entries although this build did not read them (their stage was
@@ -281,11 +307,13 @@ class BuildCache:
         db.execute("BEGIN")
         try:
             db.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?)", self._new_docs)
+            db.executemany("INSERT OR REPLACE INTO bodies VALUES (?, ?)", self._new_bodies)
             db.executemany("INSERT OR REPLACE INTO memo VALUES (?, ?)", self._new_memo)
             db.execute("CREATE TEMP TABLE IF NOT EXISTS live (key BLOB PRIMARY KEY)")
             db.execute("DELETE FROM live")
             db.executemany("INSERT OR IGNORE INTO live VALUES (?)", ((k,) for k in live_docs))
             db.execute("DELETE FROM docs WHERE key NOT IN (SELECT key FROM live)")
+            db.execute("DELETE FROM bodies WHERE key NOT IN (SELECT key FROM live)")
             db.execute("DELETE FROM sources")
             db.executemany("INSERT INTO sources VALUES (?, ?, ?)", (
                 (path, st, key) for path, (st, key) in self._new_sources.items()))
@@ -307,6 +335,7 @@ class BuildCache:
             db.execute("ROLLBACK")
             raise
         self._new_docs.clear()
+        self._new_bodies.clear()
         self._new_memo.clear()
         self.sources, self._new_sources = self._new_sources, {}
         if files is not None:
@@ -328,6 +357,38 @@ class BuildCache:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class BodyReader:
+    """Reads the HTML and text of stored report bodies (``model.BodyTexts``), in any process:
+    each process (the build, its forked workers, the index writer) opens its own read-only
+    connection the first time it asks. ``CacheCorrupt`` for a missing or damaged entry;
+    ``build`` then discards the cache and builds again without it."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._connections: dict[int, sqlite3.Connection] = {}  # process id -> connection
+
+    def body(self, key: bytes) -> tuple[str, str]:
+        db = self._connections.get(os.getpid())
+        try:
+            if db is None:
+                db = sqlite3.connect(f"{self._path.resolve().as_uri()}?mode=ro", uri=True,
+                                     timeout=30, check_same_thread=False)
+                self._connections[os.getpid()] = db
+            row = db.execute("SELECT value FROM bodies WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise CacheCorrupt(f"cannot read a report body from the cache: {exc}") from exc
+        if row is None:
+            raise CacheCorrupt("a report body is missing from the cache")
+        value = loads(row[0])
+        if not (isinstance(value, tuple) and len(value) == 2
+                and all(isinstance(v, str) for v in value)):
+            raise CacheCorrupt("a report body in the cache is not HTML and text")
+        return value
+
+    def __reduce__(self) -> tuple[Any, ...]:  # connections stay in their process
+        return BodyReader, (self._path,)
+
+
 def discarded(folder: Path, why: str) -> Diagnostic:
     return warning("cache.discarded", str(folder), f"discarding the build cache: {why}; "
                    "this build starts afresh")
@@ -336,6 +397,7 @@ def discarded(folder: Path, why: str) -> Diagnostic:
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS docs (key BLOB PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS bodies (key BLOB PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS memo (key BLOB PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS sources (path TEXT PRIMARY KEY, stat TEXT NOT NULL, key BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS stages (name TEXT PRIMARY KEY, fingerprint BLOB NOT NULL,

@@ -16,7 +16,7 @@ location gets a page even when no report names it directly.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -62,6 +62,27 @@ class RenderedBody:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredBody:
+    """A rendered body whose HTML and text stay where the build stored them (the build
+    cache): the table of contents and word count are at hand, ``html`` and ``text`` are read
+    through ``read`` each time they are asked for. It reads like a ``RenderedBody``; a build
+    with a cache never holds every report's body in memory at once."""
+
+    key: bytes  # the report's cache key
+    toc: tuple[Heading, ...]
+    word_count: int
+    read: Callable[[bytes], tuple[str, str]] = field(compare=False, repr=False)
+
+    @property
+    def html(self) -> str:
+        return self.read(self.key)[0]
+
+    @property
+    def text(self) -> str:
+        return self.read(self.key)[1]
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     source: str  # path relative to the content folder, posix
     slug: str
@@ -77,7 +98,7 @@ class Report:
     tags: tuple[str, ...]
     actors: tuple[TermRef, ...]
     locations: tuple[TermRef, ...]
-    body: RenderedBody
+    body: RenderedBody | StoredBody
     draft: bool
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -249,7 +270,8 @@ def _name_key(name: str) -> tuple[str, str]:
     return (slugs.slugify_name(name), name)
 
 
-def build_site(config: SiteConfig, docs: Sequence[tuple[SourceDoc, RenderedBody]],
+def build_site(config: SiteConfig,
+               docs: Sequence[tuple[SourceDoc, RenderedBody | StoredBody]],
                registry: Registry | None = None,
                descriptions: Mapping[tuple[TermKind, str], str] | None = None,
                ) -> tuple[Site, list[Diagnostic]]:

@@ -22,6 +22,7 @@ from sitegen.build import BuildResult, build
 from sitegen.cache import DB_NAME
 from sitegen.config import load_config
 from sitegen.diagnostics import warning
+from sitegen.model import RenderedBody, StoredBody
 from sitegen.search import index as search_index
 
 
@@ -34,7 +35,7 @@ def copy_sample(root: Path) -> Path:
 def run(root: Path, **options: object) -> BuildResult:
     config, diags = load_config(None, root=root)
     assert diags == []
-    result = build(config, jobs=1, **options)  # type: ignore[arg-type]
+    result = build(config, **{"jobs": 1, **options})  # type: ignore[arg-type]
     assert result.ok, [d.format() for d in result.diagnostics]
     return result
 
@@ -162,6 +163,20 @@ def test_theme_change_rerenders_pages_but_reuses_bodies(tmp_path: Path) -> None:
     assert snapshot(root / "output") == cold(root, tmp_path)
 
 
+def test_cached_reports_keep_their_bodies_in_the_cache(tmp_path: Path) -> None:
+    """With a cache, the model holds each body's toc and word count; its HTML and text are
+    read back from the cache when asked for, equal to a fresh render's."""
+    root = copy_sample(tmp_path / "site")
+    fresh = run(root, use_cache=False).site
+    for first in (run(root).site, run(root).site):  # just rendered, then from the cache
+        assert fresh is not None and first is not None
+        assert [type(r.body) for r in fresh.reports] == [RenderedBody] * len(fresh.reports)
+        assert [type(r.body) for r in first.reports] == [StoredBody] * len(first.reports)
+        assert [(r.body.html, r.body.text, r.body.toc, r.body.word_count)
+                for r in first.reports] == [
+            (r.body.html, r.body.text, r.body.toc, r.body.word_count) for r in fresh.reports]
+
+
 def test_a_page_changed_by_hand_in_the_output_is_rebuilt(tmp_path: Path) -> None:
     root = copy_sample(tmp_path / "site")
     run(root)
@@ -197,19 +212,44 @@ def forge_entry(cache: Path) -> None:
         db.execute("UPDATE docs SET value = ?", (blob,))
 
 
+def corrupt_body(cache: Path) -> None:
+    with sqlite3.connect(cache / DB_NAME) as db:
+        key, value = db.execute("SELECT key, value FROM bodies LIMIT 1").fetchone()
+        damaged = bytearray(value)
+        damaged[len(damaged) // 2] ^= 0xFF
+        db.execute("UPDATE bodies SET value = ? WHERE key = ?", (bytes(damaged), key))
+
+
+def drop_body(cache: Path) -> None:
+    with sqlite3.connect(cache / DB_NAME) as db:
+        db.execute("DELETE FROM bodies WHERE key IN (SELECT key FROM bodies LIMIT 1)")
+
+
+def forge_body(cache: Path) -> None:
+    """A well-formed body (right checksum) that is not (html, text)."""
+    from sitegen.cache import dumps
+
+    with sqlite3.connect(cache / DB_NAME) as db:
+        db.execute("UPDATE bodies SET value = ?", (dumps(("only html",)),))
+
+
 def foreign(cache: Path) -> None:
     with sqlite3.connect(cache / DB_NAME) as db:
         db.execute("UPDATE meta SET value = '0.0.1' WHERE key = 'sitegen'")
 
 
-@pytest.mark.parametrize("damage", [corrupt_file, corrupt_entry, forge_entry, foreign])
+@pytest.mark.parametrize(("damage", "jobs"), [
+    (corrupt_file, 1), (corrupt_entry, 1), (forge_entry, 1), (foreign, 1), (corrupt_body, 1),
+    (drop_body, 1), (forge_body, 1), (corrupt_body, 2), (drop_body, 2)])
 def test_a_damaged_or_foreign_cache_is_discarded_with_a_warning(
-        tmp_path: Path, damage: Callable[[Path], None]) -> None:
+        tmp_path: Path, damage: Callable[[Path], None], jobs: int) -> None:
+    """Report bodies are read from the cache by whichever stage needs them (the search
+    index rebuilds the sample's one segment here), in worker processes with ``jobs=2``."""
     root = copy_sample(tmp_path / "site")
     run(root)
     edit_body(root)
     damage(root / ".sitegen-cache")
-    result = run(root)
+    result = run(root, jobs=jobs)
     codes = [d.code for d in result.diagnostics]
     assert "cache.discarded" in codes
     assert result.stats.parsed >= result.stats.reports  # nothing trusted: all parsed again
@@ -438,7 +478,7 @@ def test_an_edit_updates_the_static_postings_of_its_terms_only(
     full: list[int] = []
     real = build_module.posting_texts
     monkeypatch.setattr(build_module, "posting_texts",
-                        lambda weights: full.append(len(weights)) or real(weights))
+                        lambda weights: full.append(1) or real(weights))
     for name, change in (("edit a body", edit_body), ("retag a report", retag)):
         change(root)
         run(root)

@@ -151,7 +151,7 @@ def doc_order(reports: Iterable[Report]) -> list[Report]:
     return sorted(reports, key=lambda r: (-r.date.timestamp(), r.url))
 
 
-def posting_texts(weights: Sequence[Mapping[str, int]]) -> dict[str, str]:
+def posting_texts(weights: Iterable[Mapping[str, int]]) -> dict[str, str]:
     """Each term's postings as the JSON text a term shard holds, ``[[id,weight],...]``
     (exactly json.dumps with compact separators), from each doc's ``report_weights`` in
     doc-id order. Gathered in int arrays (id, weight, id, weight...): millions of postings
