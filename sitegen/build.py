@@ -391,7 +391,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
         terms = site.actors + site.locations
         if stage is not None:
             index_args = (site.reports, terms, index_keys, stage.subdir(config.search_dir),
-                          store.index_dir if store is not None else None)
+                          store.index_dir if store is not None else None, jobs)
             if jobs > 1:  # the Whoosh index is single-threaded: write it in a forked process
                 pending = in_background(_index, *index_args)
         paths.extend(slugs.output_relpath(job.url) for job in work)
@@ -478,7 +478,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                                                    for r in site.reports],
                               site.actors, site.locations)
         if cached_stage("static search", static_fp) is None:
-            texts = _static_texts(site, index_keys, store)
+            texts = _static_texts(site, index_keys, store, jobs)
             write_all(build_static_index(site.reports, site.actors, site.locations, analyze,
                                          texts=texts), "static search", static_fp)
         elif store is not None:  # its cached parts serve the next build that runs it
@@ -541,7 +541,7 @@ def _static_state_key(site: model.Site) -> bytes:
 
 
 def _static_texts(site: model.Site, index_keys: Mapping[str, str],
-                  store: BuildCache | None) -> dict[str, str]:
+                  store: BuildCache | None, jobs: int) -> dict[str, str]:
     """``posting_texts`` for the site. When the reports are those of the last build in the
     same order (doc ids unchanged) and few changed, the last build's texts are updated for
     the terms of the changed reports only; otherwise made from every report's weights."""
@@ -552,7 +552,7 @@ def _static_texts(site: model.Site, index_keys: Mapping[str, str],
         with contextlib.suppress(CacheCorrupt, sqlite3.Error, TypeError, ValueError):
             texts = _updated_texts(site, keys, state_key, store)
     if texts is None:
-        texts = posting_texts(_static_weights(site, index_keys, store))
+        texts = posting_texts(_static_weights(site, index_keys, store, jobs))
     if store is not None:
         store.put_memo(state_key, (dict(keys), texts))
     return texts
@@ -589,32 +589,37 @@ def _updated_texts(site: model.Site, keys: Mapping[str, bytes], state_key: bytes
 
 
 def _static_weights(site: model.Site, index_keys: Mapping[str, str],
-                    store: BuildCache | None) -> Iterator[Mapping[str, int]]:
+                    store: BuildCache | None, jobs: int) -> Iterator[Mapping[str, int]]:
     """Each report's static-search weights, in doc-id order: from the cache (keyed like its
-    Whoosh document: the report and its terms' names) or computed now and stored. One at a
-    time: ``posting_texts`` folds each into the postings as it comes."""
+    Whoosh document: the report and its terms' names) or computed now over ``jobs``
+    processes and stored. One at a time: ``posting_texts`` folds each into the postings as
+    it comes."""
     keys = _static_weight_keys(site, index_keys)
     known: dict[bytes, Any] = {}
     if store is not None:
         with contextlib.suppress(CacheCorrupt, sqlite3.Error):  # then compute them all
             known = store.get_memo(list(keys.values()))
-    lookup = term_lookup(site.actors, site.locations)
-    for report in doc_order(site.reports):
+    order = doc_order(site.reports)
+    missing = [r for r in order if not isinstance(known.get(keys[r.url]), dict)]
+    weigh = functools.partial(report_weights, terms=term_lookup(site.actors, site.locations),
+                              analyze=analyze)
+    computed = ordered_map(weigh, missing, jobs)
+    for report in order:
         found = known.pop(keys[report.url], None)
         if not isinstance(found, dict):
-            found = report_weights(report, lookup, analyze)
+            found = next(computed)
             if store is not None:
                 store.put_memo(keys[report.url], found)
         yield found
 
 
 def _index(reports: Sequence[model.Report], terms: Sequence[model.Term],
-           keys: dict[str, str], dest: Path, cached: Path | None) -> IndexStats:
+           keys: dict[str, str], dest: Path, cached: Path | None, jobs: int) -> IndexStats:
     """The Whoosh index into ``dest``: updated in the cache and linked, or written afresh
     (no cache, or another build holds the cached index)."""
     if cached is not None:
         with contextlib.suppress(LockError):
-            return update_index(reports, terms, keys, cached, dest)
+            return update_index(reports, terms, keys, cached, dest, jobs)
     return build_index(reports, terms, dest, keys)
 
 

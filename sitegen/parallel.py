@@ -57,7 +57,8 @@ def in_background(func: Callable[..., R], *args: Any) -> Callable[[], R]:
         return lambda: result
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_send_result, args=(send, func, args), daemon=True)
+    # not a daemon: the task may fork workers of its own (the search index does)
+    process = ctx.Process(target=_send_result, args=(send, func, args))
     process.start()
     send.close()
 

@@ -279,19 +279,21 @@ def segment_files(index: Path) -> set[str]:
     return {p.name.split(".")[0] for p in index.glob("MAIN_*.*")}
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
 def test_index_updated_segment_by_segment_answers_as_a_fresh_one(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
     """With segments of 4 reports, each change re-indexes only the segments it touches and
-    the answers (scores, order, facets, suggestions) still equal a fresh index's."""
+    the answers (scores, order, facets, suggestions) still equal a fresh index's. With
+    ``jobs=2`` the new segments are written side by side in two processes."""
     monkeypatch.setattr(search_index, "MIN_CHUNK", 4)
     root = copy_sample(tmp_path / "site")
-    run(root)
+    run(root, jobs=jobs)
     index = root / ".sitegen-cache/whoosh"
     assert len(segment_files(index)) == 5  # 19 reports in segments of 4
     for name, change in STEPS[:5]:
         before = segment_files(index)
         change(root)
-        run(root)
+        run(root, jobs=jobs)
         after = segment_files(index)
         assert snapshot(root / "output") == cold(root, tmp_path), name
         assert len(before & after) >= 2, name  # most segments kept as they were

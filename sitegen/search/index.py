@@ -55,8 +55,10 @@ from typing import TYPE_CHECKING, Any
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader, W3Segment
 from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, Schema
+from whoosh.writing import SegmentWriter
 
 from sitegen.diagnostics import Diagnostic, error, warning
+from sitegen.parallel import ordered_map
 from sitegen.search.analysis import (
     SLUG_SEPARATOR,
     slug_analyzer,
@@ -350,7 +352,7 @@ def chunk_size(reports: int) -> int:
 
 
 def update_index(reports: Iterable[Report], terms: Iterable[Term], keys: Mapping[str, str],
-                 index_dir: Path, dest: Path) -> IndexStats:
+                 index_dir: Path, dest: Path, jobs: int = 1) -> IndexStats:
     """Bring the persistent index in ``index_dir`` (the build cache's) up to date with
     ``reports``, then hard-link its files into ``dest`` and write ``terms.json`` there.
     ``keys`` is ``doc_keys``: a segment whose documents all still have their key is kept;
@@ -403,27 +405,17 @@ def update_index(reports: Iterable[Report], terms: Iterable[Term], keys: Mapping
         todo = [r for r in reports if r.url in wanted and wanted[r.url] is r
                 and r.url not in present]
         batches = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
-        if not batches and len(kept) < before:
-            batches = [[]]  # only segments to drop
-        for batch in batches:
-            # a name never used before: the old files are hard-linked into live output
-            # folders, so no file of the cached index may ever be rewritten in place
-            segid = uuid.uuid4().hex[:16]
-            writer = ix.writer(codec=_StableCodec(segid), procs=1, limitmb=256,
-                               compound=False)
-            spelling: Counter[str] = Counter()
+        if batches or len(kept) < before:
+            # one writer holds the index's lock while the new segments are written, side by
+            # side in forked processes, and one commit then swaps them in
+            writer = ix.writer(codec=_StableCodec(), procs=1, limitmb=256, compound=False)
             try:
-                for report in batch:
-                    _add(writer, report, names, keys[report.url], spelling)
+                task = functools.partial(_write_segment, ix, index_dir, names, keys)
+                added = list(ordered_map(task, batches, jobs, chunk=1))
             except BaseException:
                 writer.cancel()
                 raise
-            if batch:  # before the commit that makes the segment live
-                _write_spelling(index_dir, f"{INDEX_NAME}_{segid}", spelling)
-            writer.commit(mergetype=functools.partial(_keep_only, frozenset(kept)))
-            with ix.reader() as reader:  # the new segment is kept by the next commits
-                kept = {leaf.segment().segment_id(): 0 for leaf, _ in reader.leaf_readers()
-                        if leaf.segment() is not None}
+            writer.commit(mergetype=functools.partial(_keep_only, frozenset(kept), added))
         ix.close()
         dest.mkdir(parents=True, exist_ok=True)
         size = 0
@@ -442,9 +434,34 @@ def update_index(reports: Iterable[Report], terms: Iterable[Term], keys: Mapping
                       len(term_map.names("location")), size, tuple(diags))
 
 
-def _keep_only(keep: frozenset[str], writer: Any, segments: list[Any]) -> list[Any]:
-    """A Whoosh merge policy that merges nothing and drops every segment not in ``keep``."""
-    return [s for s in segments if s.segment_id() in keep]
+def _keep_only(keep: frozenset[str], added: list[Any], writer: Any,
+               segments: list[Any]) -> list[Any]:
+    """A Whoosh merge policy that merges nothing, drops every segment not in ``keep`` and
+    adds the segments ``_write_segment`` wrote."""
+    return [s for s in segments if s.segment_id() in keep] + added
+
+
+def _write_segment(ix: Any, index_dir: Path, names: Mapping[tuple[str, str], str],
+                   keys: Mapping[str, str], batch: Sequence[Report]) -> Any:
+    """Write one new segment of ``batch`` and its spelling file, outside the TOC (the
+    caller holds the index's lock and commits); return Whoosh's ``Segment``. Whoosh's own
+    multiprocess writer does the same in its sub-writers (``_lk=False``)."""
+    # a name never used before: the old files are hard-linked into live output folders,
+    # so no file of the cached index may ever be rewritten in place
+    segid = uuid.uuid4().hex[:16]
+    writer = SegmentWriter(ix, _lk=False, codec=_StableCodec(segid), limitmb=256,
+                           compound=False)
+    spelling: Counter[str] = Counter()
+    try:
+        for report in batch:
+            _add(writer, report, names, keys[report.url], spelling)
+        _write_spelling(index_dir, f"{INDEX_NAME}_{segid}", spelling)
+        # as whoosh.multiproc's sub-writers do; the temporary folder they share is the
+        # locking writer's to remove
+        return writer._finalize_segment()
+    except BaseException:
+        writer._close_segment()
+        raise
 
 
 def build_index(reports: Iterable[Report], terms: Iterable[Term], dest: Path,
