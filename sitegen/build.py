@@ -23,7 +23,7 @@ from typing import Any
 from whoosh.index import LockError
 
 from sitegen import __version__, content, model, output, publish, render, slugs
-from sitegen.cache import BuildCache, CacheCorrupt, FileRecord, digest, discarded
+from sitegen.cache import BuildCache, CacheCorrupt, FileRecord, digest, discarded, dumps, loads
 from sitegen.config import SiteConfig
 from sitegen.diagnostics import Diagnostic, error, has_errors, sort_key
 from sitegen.entities import MentionFinder, MentionFix, check_mentions, load_registry
@@ -94,13 +94,32 @@ def _settle(pending: Callable[[], IndexStats] | None) -> None:
             pending()
 
 
-def _body_html(allow_raw_html: bool, base_path: str, time_limit: float,
-               doc: content.SourceDoc) -> RenderedBody | Diagnostic:
-    try:
-        return render_markdown(doc.body, allow_raw_html, base_path, time_limit)
-    except MarkdownTooComplex as exc:  # a value, not an exception, across worker processes
-        line = doc.body_line + (exc.line - 1 if exc.line else 0)
-        return error("markdown.too-complex", doc.path, exc.message, line)
+def _parse_and_render(config: SiteConfig, apart: bool, source: tuple[bytes, str],
+                      ) -> tuple[bytes, bytes | None]:
+    """One report file's bytes -> its parsed front matter and diagnostics, and its body
+    rendered (or why it could not be). Pure; run in the worker processes. The result comes
+    back as the cache's own pickles (``cache.dumps``, which also carry the front matter's
+    read-only mappings): ``(doc, found, body)``, or with ``apart`` the cache's two entries,
+    ``(doc without its Markdown, found, (toc, word count) or a Diagnostic)`` and the body's
+    ``(html, text)``, which the build stores without unpickling."""
+    raw, shown = source
+    doc, found = content.parse_source(raw, shown, config.tz,
+                                      max_front_matter_bytes=config.max_front_matter_bytes)
+    body: RenderedBody | Diagnostic | None = None
+    if doc is not None:
+        try:
+            body = render_markdown(doc.body, config.allow_raw_html, config.base_path,
+                                   config.markdown_time_limit)
+        except MarkdownTooComplex as exc:
+            line = doc.body_line + (exc.line - 1 if exc.line else 0)
+            body = error("markdown.too-complex", doc.path, exc.message, line)
+    if not apart:
+        return dumps((doc, tuple(found), body)), None
+    light = None if doc is None else dataclasses.replace(doc, body="")
+    if isinstance(body, RenderedBody):
+        return (dumps((light, tuple(found), (body.toc, body.word_count))),
+                dumps((body.html, body.text)))
+    return dumps((light, tuple(found), body)), None
 
 
 def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
@@ -167,6 +186,7 @@ class _Loaded:
     found: list[Diagnostic]  # parse diagnostics
     body: RenderedBody | StoredBody | Diagnostic | None = None
     cached: bool = False
+    source: tuple[bytes, str] | None = None  # bytes and shown path, until parsed
 
 
 def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
@@ -230,26 +250,8 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
             if got is None:
                 continue
             raw, key = got
-        doc, found = content.parse_source(raw, shown, config.tz,
-                                          max_front_matter_bytes=config.max_front_matter_bytes)
-        loaded.append(_Loaded(key, doc, found))
+        loaded.append(_Loaded(key, None, [], source=(raw, shown)))  # parsed by a worker
     return loaded, store
-
-
-def _stored(store: BuildCache | None, item: _Loaded, body: RenderedBody | Diagnostic,
-            ) -> RenderedBody | StoredBody | Diagnostic:
-    """Put a report just rendered into the cache and keep only what the model needs in
-    memory: its front matter without the Markdown, and a ``StoredBody`` (the HTML and text
-    are read back from the cache when asked for). Without a cache, all of it stays."""
-    if store is None or item.doc is None:
-        return body
-    item.doc = dataclasses.replace(item.doc, body="")
-    if isinstance(body, Diagnostic):
-        store.put_doc(item.key, (item.doc, tuple(item.found), body))
-        return body
-    store.put_doc(item.key, (item.doc, tuple(item.found), (body.toc, body.word_count)),
-                  (body.html, body.text))
-    return StoredBody(item.key, body.toc, body.word_count, read=store.body_reader().body)
 
 
 def _fork_friendly(jobs: int) -> None:
@@ -269,6 +271,21 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
     _fork_friendly(jobs)
     registry, found = load_registry(config.content_path)
     diags += found
+    timer.lap("load")
+    todo = [item for item in loaded if item.source is not None]
+    task = functools.partial(_parse_and_render, config, store is not None)
+    for i, (entry, text) in enumerate(ordered_map(task, [item.source for item in todo], jobs)):
+        item = todo[i]
+        doc, found, outcome = loads(entry)
+        item.source, item.doc, item.found, item.body = None, doc, list(found), outcome
+        if store is not None:
+            store.put_doc(item.key, entry, text)
+            if isinstance(outcome, tuple):
+                toc, words = outcome
+                item.body = StoredBody(item.key, toc, words, read=store.body_reader().body)
+        report("markdown", i + 1, len(todo))
+    if store is not None and not store.flush():  # the stages that read bodies need them
+        raise CacheCorrupt("the build cache could not store the rendered reports")
     for item in loaded:
         diags += item.found
     docs = [item.doc for item in loaded if item.doc is not None]
@@ -279,19 +296,6 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                                           doc.meta.locations, finder, registry)
             diags += found
             fixes.extend(fixed)
-    timer.lap("load")
-    to_html = functools.partial(_body_html, config.allow_raw_html, config.base_path,
-                                config.markdown_time_limit)
-    todo = [item for item in loaded if item.doc is not None and not item.cached]
-    for i, body in enumerate(ordered_map(to_html, [item.doc for item in todo], jobs)):
-        todo[i].body = _stored(store, todo[i], body)
-        report("markdown", i + 1, len(todo))
-    if store is not None:
-        for item in loaded:
-            if item.doc is None and not item.cached:
-                store.put_doc(item.key, (None, tuple(item.found), None))
-        if not store.flush():  # the bodies must be there for the stages that read them
-            raise CacheCorrupt("the build cache could not store the rendered reports")
     bodies = []
     keys: dict[str, bytes] = {}  # report source -> cache key
     for item in loaded:

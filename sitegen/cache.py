@@ -233,12 +233,13 @@ class BuildCache:
     def put_source(self, path: str, stat: str, key: bytes) -> None:
         self._new_sources[path] = (stat, key)
 
-    def put_doc(self, key: bytes, value: Any, body: tuple[str, str] | None = None) -> None:
-        """Store a report's entry and the HTML and text of its body (written in batches, not
-        held until ``save``: an entry is valid on its own, whatever happens to the build)."""
-        self._new_docs.append((key, dumps(value)))
+    def put_doc(self, key: bytes, entry: bytes, body: bytes | None = None) -> None:
+        """Store a report's entry and the HTML and text of its body, both made with
+        ``dumps`` (written in batches, not held until ``save``: an entry is valid on its
+        own, whatever happens to the build)."""
+        self._new_docs.append((key, entry))
         if body is not None:
-            self._new_bodies.append((key, dumps(body)))
+            self._new_bodies.append((key, body))
         if len(self._new_docs) >= _BATCH:
             self.flush()
 
