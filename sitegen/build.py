@@ -477,11 +477,13 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                 if not reused(rel, "feed", fp, old.get(rel)):
                     written(publish.term_feed(site, term, when), fp)
             write_all(published, "publish", publish_fp, publish_diags, also=feeds)
+            published = []  # written: let their bytes go before the static search stage
         timer.lap("static")
         static_fp = prints.of(config_key(config), [(r.url, index_keys[r.url])
                                                    for r in site.reports],
                               site.actors, site.locations)
         if cached_stage("static search", static_fp) is None:
+            _fork_friendly(jobs)
             texts = _static_texts(site, index_keys, store, jobs)
             write_all(build_static_index(site.reports, site.actors, site.locations, analyze,
                                          texts=texts), "static search", static_fp)
