@@ -407,6 +407,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             """One page, in a worker: linked from the live output if made from the same
             inputs, else rendered and written. Only (relpath, record, reused) comes back."""
             rel = slugs.output_relpath(job.url)
+            job = job.complete()
             base = prints.page(job.templates, job.context)
             prior = old.get(rel)
             if stage is not None and prior is not None and prior.fingerprint == combine(

@@ -353,11 +353,36 @@ def site_view(site: Site) -> SiteView:
 
 @dataclass(frozen=True, slots=True)
 class PageJob:
-    """One page to render: its URL, template names to try, and its context."""
+    """One page to render: its URL, template names to try, and its context. ``later``
+    computes fields of the context where the page is rendered (in a worker process) rather
+    than where the jobs are listed: ``complete()`` fills them in."""
 
     url: str
     templates: tuple[str, ...]
     context: PageContext
+    later: Callable[[], Mapping[str, Any]] | None = None
+
+    def complete(self) -> PageJob:
+        if self.later is None:
+            return self
+        return PageJob(self.url, self.templates, replace(self.context, **self.later()))
+
+
+class _TermExtras:
+    """``term_extras(site, term)``, computed once per process for all pages of a term."""
+
+    def __init__(self, site: Site, term: Term) -> None:
+        self._site, self._term = site, term
+        self._value: dict[str, Any] | None = None
+
+    def __call__(self) -> dict[str, Any]:
+        if self._value is None:
+            self._value = term_extras(self._site, self._term)
+        return self._value
+
+
+_LATER_EXTRAS: dict[str, Any] = {"co_actors": (), "co_locations": (), "timeline": None,
+                                 "locator_map": None, "coordinates": None}
 
 
 def page_jobs(site: Site, view: SiteView,
@@ -389,14 +414,15 @@ def page_jobs(site: Site, view: SiteView,
             page_url=index_url, page_title=label, kind=kind, terms=terms,
             letters=_letters(terms), **common))
         for term in terms:
-            extras = term_extras(site, term)
+            extras = _TermExtras(site, term)  # charts and maps: drawn in the workers
             for listed in paginate(term.listing, size, term.url):
                 url = listed.page_url(listed.number)
                 title = (term.name if listed.number == 1
                          else f"{term.name}, page {listed.number}")
                 yield PageJob(url, (f"{kind}-{term.slug}.html", f"{kind}.html", "term.html"),
                               TermPage(page_url=url, page_title=title, kind=kind, term=term,
-                                       pagination=listed, **extras, **common))
+                                       pagination=listed, **_LATER_EXTRAS, **common),
+                              later=extras)
     yield PageJob(slugs.archive_url(), ("archive.html",), ArchiveIndexPage(
         page_url=slugs.archive_url(), page_title="Archive", years=site.years, **common))
     for i, year in enumerate(site.years):
@@ -489,6 +515,7 @@ def render_page(env: Environment, job: PageJob, sink: Sink | None = None,
                 ) -> RenderedPage | Diagnostic:
     """Render one page. With a ``sink``, the page is handed to it where it was rendered (in
     a worker process, say) and only what the sink returns travels back, not the bytes."""
+    job = job.complete()
     used: set[str] = set()
     tracked: Any = _TrackedSite(job.context.site, used)  # quacks like the SiteView
     context = replace(job.context, site=tracked)
