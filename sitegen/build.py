@@ -94,6 +94,20 @@ def _settle(pending: Callable[[], IndexStats] | None) -> None:
             pending()
 
 
+def _read_parse(config: SiteConfig, settings: bytes, apart: bool, source: tuple[str, str],
+                ) -> tuple[bytes | None, bytes, bytes | None]:
+    """Read one report file again (``_load`` keeps only its key) and hand it to
+    ``_parse_and_render``, in a worker: (its key, the two results), or (None, the pickled
+    diagnostics) if it can no longer be read."""
+    rel, shown = source
+    raw, found = content.read_source(config.content_path, Path(rel),
+                                     max_report_bytes=config.max_report_bytes)
+    if raw is None:
+        return None, dumps(tuple(found)), None
+    entry, text = _parse_and_render(config, apart, (raw, shown))
+    return digest(settings, shown, raw), entry, text
+
+
 def _parse_and_render(config: SiteConfig, apart: bool, source: tuple[bytes, str],
                       ) -> tuple[bytes, bytes | None]:
     """One report file's bytes -> its parsed front matter and diagnostics, and its body
@@ -186,17 +200,18 @@ class _Loaded:
     found: list[Diagnostic]  # parse diagnostics
     body: RenderedBody | StoredBody | Diagnostic | None = None
     cached: bool = False
-    source: tuple[bytes, str] | None = None  # bytes and shown path, until parsed
+    source: tuple[str, str] | None = None  # path in the content folder and shown path,
+    # until a worker has read and parsed it
 
 
 def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
-          ) -> tuple[list[_Loaded], BuildCache | None]:
+          ) -> tuple[list[_Loaded], BuildCache | None, bytes]:
     """Read every report; parse those the cache does not know. A damaged cache is
     discarded (a warning) and the build goes on without it."""
     folder = config.content_path
     if not folder.is_dir():
         diags.append(error("content.missing", str(folder), "content folder not found"))
-        return [], store
+        return [], store, b""
     paths, found = content.scan(folder)
     diags += found
     settings = digest(__version__, repr((config.timezone, config.max_report_bytes,
@@ -210,25 +225,26 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
             return None
         return raw, digest(settings, shown, raw)
 
-    sources: list[tuple[bytes, str, bytes | None, Path]] = []  # key, shown, bytes, path
+    # The bytes are not kept: at 100,000 reports they are most of a gigabyte. A report the
+    # cache does not know is read again by the worker that parses it.
+    sources: list[tuple[bytes, str, Path]] = []  # key, shown, path
     now_ns = time.time_ns()
     for rel in paths:
         shown = content.shown_path(folder, rel)
         stat = content.source_stat(folder, rel, settings.hex(), now_ns)
         key = store.known_key(shown, stat) if store is not None and stat else None
-        raw = None  # if unchanged since it was last read: read it only if it must be parsed
-        if key is None:
+        if key is None:  # changed, or not seen before: its key is the hash of its bytes
             got = read(rel, shown)
             if got is None:
                 continue
-            raw, key = got
-        sources.append((key, shown, raw, rel))
+            key = got[1]
+        sources.append((key, shown, rel))
         if store is not None and stat:
             store.put_source(shown, stat, key)
     held: dict[bytes, Any] = {}
     if store is not None:
         try:
-            held = store.get_docs([key for key, _, _, _ in sources])
+            held = store.get_docs([key for key, _, _ in sources])
         except (CacheCorrupt, sqlite3.Error) as exc:
             diags.append(discarded(store.folder, str(exc)))
             store.discard()
@@ -236,7 +252,7 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
             diags += found
     loaded = []
     read_body = store.body_reader().body if store is not None else None
-    for key, shown, raw, rel in sources:
+    for key, shown, rel in sources:
         hit = held.get(key)
         if hit is not None and read_body is not None:
             doc, found, outcome = hit
@@ -245,13 +261,8 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
                 outcome = StoredBody(key, tuple(toc), int(words), read=read_body)
             loaded.append(_Loaded(key, doc, list(found), outcome, cached=True))
             continue
-        if raw is None:
-            got = read(rel, shown)
-            if got is None:
-                continue
-            raw, key = got
-        loaded.append(_Loaded(key, None, [], source=(raw, shown)))  # parsed by a worker
-    return loaded, store
+        loaded.append(_Loaded(key, None, [], source=(rel.as_posix(), shown)))  # see _read_parse
+    return loaded, store, settings
 
 
 def _fork_friendly(jobs: int) -> None:
@@ -267,15 +278,22 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
            diags: list[Diagnostic], fixes: list[MentionFix], timer: _Timer,
            result: Callable[..., BuildResult], *, strict: bool, write: bool, report: Progress,
            now: datetime | None, jobs: int) -> BuildResult:
-    loaded, store = _load(config, store, diags)
+    loaded, store, settings = _load(config, store, diags)
     _fork_friendly(jobs)
     registry, found = load_registry(config.content_path)
     diags += found
     timer.lap("load")
     todo = [item for item in loaded if item.source is not None]
-    task = functools.partial(_parse_and_render, config, store is not None)
-    for i, (entry, text) in enumerate(ordered_map(task, [item.source for item in todo], jobs)):
+    task = functools.partial(_read_parse, config, settings, store is not None)
+    for i, (key, entry, text) in enumerate(ordered_map(task, [item.source for item in todo],
+                                                       jobs)):
         item = todo[i]
+        if key is None:  # gone or unreadable since _load hashed it
+            diags.extend(loads(entry))
+            item.source = None
+            loaded.remove(item)
+            continue
+        item.key = key  # the same, unless the file changed since _load hashed it
         doc, found, outcome = loads(entry)
         item.source, item.doc, item.found, item.body = None, doc, list(found), outcome
         if store is not None:
