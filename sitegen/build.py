@@ -104,11 +104,16 @@ def _read_parse(config: SiteConfig, settings: bytes, apart: bool, source: tuple[
                                      max_report_bytes=config.max_report_bytes)
     if raw is None:
         return None, dumps(tuple(found)), None
-    entry, text = _parse_and_render(config, apart, (raw, shown))
-    return digest(settings, shown, raw), entry, text
+    entry, text = _parse_and_render(config, apart, raw, shown)
+    return _doc_key(settings, shown, raw), entry, text
 
 
-def _parse_and_render(config: SiteConfig, apart: bool, source: tuple[bytes, str],
+def _doc_key(settings: bytes, shown: str, raw: bytes) -> bytes:
+    """A report's cache key: the parse and Markdown settings, its path and its bytes."""
+    return digest(settings, shown, raw)
+
+
+def _parse_and_render(config: SiteConfig, apart: bool, raw: bytes, shown: str,
                       ) -> tuple[bytes, bytes | None]:
     """One report file's bytes -> its parsed front matter and diagnostics, and its body
     rendered (or why it could not be). Pure; run in the worker processes. The result comes
@@ -116,7 +121,6 @@ def _parse_and_render(config: SiteConfig, apart: bool, source: tuple[bytes, str]
     read-only mappings): ``(doc, found, body)``, or with ``apart`` the cache's two entries,
     ``(doc without its Markdown, found, (toc, word count) or a Diagnostic)`` and the body's
     ``(html, text)``, which the build stores without unpickling."""
-    raw, shown = source
     doc, found = content.parse_source(raw, shown, config.tz,
                                       max_front_matter_bytes=config.max_front_matter_bytes)
     body: RenderedBody | Diagnostic | None = None
@@ -217,14 +221,6 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
     settings = digest(__version__, repr((config.timezone, config.max_report_bytes,
                                          config.max_front_matter_bytes, config.allow_raw_html,
                                          config.base_path, config.markdown_time_limit)))
-    def read(rel: Path, shown: str) -> tuple[bytes, bytes] | None:
-        """(bytes, key) of a report, or None (its diagnostics added)."""
-        raw, found = content.read_source(folder, rel, max_report_bytes=config.max_report_bytes)
-        if raw is None:
-            diags.extend(found)
-            return None
-        return raw, digest(settings, shown, raw)
-
     # The bytes are not kept: at 100,000 reports they are most of a gigabyte. A report the
     # cache does not know is read again by the worker that parses it.
     sources: list[tuple[bytes, str, Path]] = []  # key, shown, path
@@ -234,10 +230,12 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
         stat = content.source_stat(folder, rel, settings.hex(), now_ns)
         key = store.known_key(shown, stat) if store is not None and stat else None
         if key is None:  # changed, or not seen before: its key is the hash of its bytes
-            got = read(rel, shown)
-            if got is None:
+            raw, found = content.read_source(folder, rel,
+                                             max_report_bytes=config.max_report_bytes)
+            if raw is None:
+                diags += found
                 continue
-            key = got[1]
+            key = _doc_key(settings, shown, raw)
         sources.append((key, shown, rel))
         if store is not None and stat:
             store.put_source(shown, stat, key)

@@ -193,12 +193,17 @@ def corrupt_file(cache: Path) -> None:
         extra.unlink()
 
 
-def corrupt_entry(cache: Path) -> None:
+def flip_a_byte(cache: Path, table: str) -> None:
+    """Flip the middle byte of one entry of ``table``."""
     with sqlite3.connect(cache / DB_NAME) as db:
-        key, value = db.execute("SELECT key, value FROM docs LIMIT 1").fetchone()
+        key, value = db.execute(f"SELECT key, value FROM {table} LIMIT 1").fetchone()
         damaged = bytearray(value)
         damaged[len(damaged) // 2] ^= 0xFF
-        db.execute("UPDATE docs SET value = ? WHERE key = ?", (bytes(damaged), key))
+        db.execute(f"UPDATE {table} SET value = ? WHERE key = ?", (bytes(damaged), key))
+
+
+def corrupt_entry(cache: Path) -> None:
+    flip_a_byte(cache, "docs")
 
 
 def forge_entry(cache: Path) -> None:
@@ -213,11 +218,7 @@ def forge_entry(cache: Path) -> None:
 
 
 def corrupt_body(cache: Path) -> None:
-    with sqlite3.connect(cache / DB_NAME) as db:
-        key, value = db.execute("SELECT key, value FROM bodies LIMIT 1").fetchone()
-        damaged = bytearray(value)
-        damaged[len(damaged) // 2] ^= 0xFF
-        db.execute("UPDATE bodies SET value = ? WHERE key = ?", (bytes(damaged), key))
+    flip_a_byte(cache, "bodies")
 
 
 def drop_body(cache: Path) -> None:
