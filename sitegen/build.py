@@ -464,26 +464,21 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                                site.registry, aliases, paths,
                                None if site.reports else when)
         published_found = cached_stage("publish", publish_fp)
-        published: list[OutputFile] = []
-        feeds: list[str] = []  # the actor and location feeds, written one by one
+        published: Iterator[OutputFile] = iter(())  # made one by one as they are written
         if published_found is None:
             published, publish_diags = publish.publish_files(site, when, aliases, taken=paths,
                                                              with_term_feeds=False)
             diags += publish_diags
         else:
             diags += published_found
-        timer.lap("publish")
         if has_errors(diags, strict) or stage is None:
             if stage is not None:
                 _settle(pending)
                 stage.abort()
             _save(store, None, loaded)
             return result(not has_errors(diags, strict), _stats(site, docs, pages, None, len(todo)), site)
-        for theme in chain:
-            static = theme / "static"
-            if static.is_dir():
-                stage.copy_tree(static, "static")
         if published_found is None:
+            feeds: list[str] = []  # the actor and location feeds, written one by one
             empty_site = None if site.reports else when
             for term in (*site.actors, *site.locations):
                 # a feed changes only with its term's newest reports: reuse the others
@@ -494,7 +489,11 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                 if not reused(rel, "feed", fp, old.get(rel)):
                     written(publish.term_feed(site, term, when), fp)
             write_all(published, "publish", publish_fp, publish_diags, also=feeds)
-            published = []  # written: let their bytes go before the static search stage
+        timer.lap("publish")
+        for theme in chain:
+            static = theme / "static"
+            if static.is_dir():
+                stage.copy_tree(static, "static")
         timer.lap("static")
         static_fp = prints.of(config_key(config), [(r.url, index_keys[r.url])
                                                    for r in site.reports],
@@ -505,8 +504,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             write_all(build_static_index(site.reports, site.actors, site.locations, analyze,
                                          texts=texts), "static search", static_fp)
         elif store is not None:  # its cached parts serve the next build that runs it
-            store.keep_memo([_static_state_key(site),
-                             *_static_weight_keys(site, index_keys).values()])
+            _keep_static_memo(site, index_keys, store)
         timer.lap("static search")
         if pending is not None:
             indexed, pending = pending(), None
@@ -577,8 +575,41 @@ def _static_texts(site: model.Site, index_keys: Mapping[str, str],
     if texts is None:
         texts = posting_texts(_static_weights(site, index_keys, store, jobs))
     if store is not None:
-        store.put_memo(state_key, (dict(keys), texts))
+        # in parts of about a megabyte: one pickle of every posting was most of the stage's
+        # peak memory (and its copy in SQLite's hands another)
+        parts: list[bytes] = []
+        part: dict[str, str] = {}
+        size = 0
+        for term in sorted(texts):
+            part[term] = texts[term]
+            size += len(texts[term])
+            if size >= _TEXTS_PART:
+                parts.append(_put_part(store, state_key, len(parts), part))
+                part, size = {}, 0
+        parts.append(_put_part(store, state_key, len(parts), part))
+        store.put_memo(state_key, (dict(keys), parts))
     return texts
+
+
+_TEXTS_PART = 1 << 20  # characters of posting texts per cache entry
+
+
+def _put_part(store: BuildCache, state_key: bytes, n: int, part: dict[str, str]) -> bytes:
+    key = digest("static-postings-part", state_key, str(n))
+    store.put_memo(key, part)
+    return key
+
+
+def _keep_static_memo(site: model.Site, index_keys: Mapping[str, str],
+                      store: BuildCache) -> None:
+    """Keep the static search stage's cache entries when the stage was reused whole."""
+    state_key = _static_state_key(site)
+    parts: list[bytes] = []
+    with contextlib.suppress(CacheCorrupt, sqlite3.Error):
+        held = store.get_memo([state_key]).get(state_key)
+        if isinstance(held, tuple) and len(held) == 2 and isinstance(held[1], list):
+            parts = held[1]
+    store.keep_memo([state_key, *parts, *_static_weight_keys(site, index_keys).values()])
 
 
 def _updated_texts(site: model.Site, keys: Mapping[str, bytes], state_key: bytes,
@@ -586,10 +617,16 @@ def _updated_texts(site: model.Site, keys: Mapping[str, bytes], state_key: bytes
     held = store.get_memo([state_key]).get(state_key)
     if not isinstance(held, tuple) or len(held) != 2:
         return None
-    old_keys, texts = held
-    if not isinstance(old_keys, dict) or not isinstance(texts, dict) or \
+    old_keys, part_keys = held
+    if not isinstance(old_keys, dict) or not isinstance(part_keys, list) or \
             old_keys.keys() != keys.keys():
         return None
+    texts: dict[str, str] = {}
+    for part_key in part_keys:  # one at a time: each unpickled part goes once merged
+        part = store.get_memo([part_key]).get(part_key)
+        if not isinstance(part, dict):
+            return None
+        texts.update(part)
     docs = doc_order(site.reports)
     changed = [(i, r) for i, r in enumerate(docs) if old_keys[r.url] != keys[r.url]]
     if len(changed) > max(10, len(docs) // 20):

@@ -51,6 +51,7 @@ DB_NAME = "cache.sqlite"
 INDEX_DIR = "whoosh"
 _CHECKSUM = 16
 _BATCH = 256  # report entries per write
+_BATCH_BYTES = 8 << 20  # ... or this many bytes of new memo entries, whichever comes first
 
 # What a cached value may contain: the classes of a parsed report, its diagnostics and its
 # rendered body, and the standard types of YAML values. Anything else is refused.
@@ -152,6 +153,7 @@ class BuildCache:
         self._new_bodies: list[tuple[bytes, bytes]] = []
         self._reader = BodyReader(folder / DB_NAME)
         self._new_memo: list[tuple[bytes, bytes]] = []
+        self._new_memo_bytes = 0
         self._used_memo: set[bytes] = set()
         # stage name -> (fingerprint of its inputs, the files it wrote, pickled diagnostics)
         self.stages: dict[str, tuple[bytes, tuple[str, ...], bytes]] = {
@@ -265,6 +267,7 @@ class BuildCache:
         self._new_docs.clear()
         self._new_bodies.clear()
         self._new_memo.clear()
+        self._new_memo_bytes = 0
         return done
 
     def body_reader(self) -> BodyReader:
@@ -281,9 +284,11 @@ class BuildCache:
     def put_memo(self, key: bytes, value: Any) -> None:
         """Remember ``value``, the result of a pure function for the input hashed as ``key``
         (only plain data: it is read back with the same allow-list)."""
-        self._new_memo.append((key, dumps(value)))
+        data = dumps(value)
+        self._new_memo.append((key, data))
+        self._new_memo_bytes += len(data)
         self._used_memo.add(key)
-        if len(self._new_memo) >= _BATCH:
+        if len(self._new_memo) >= _BATCH or self._new_memo_bytes >= _BATCH_BYTES:
             self.flush()
 
     def keep_memo(self, keys: Iterable[bytes]) -> None:
@@ -338,6 +343,7 @@ class BuildCache:
         self._new_docs.clear()
         self._new_bodies.clear()
         self._new_memo.clear()
+        self._new_memo_bytes = 0
         self.sources, self._new_sources = self._new_sources, {}
         if files is not None:
             self._used_memo.clear()

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from multiprocessing.pool import AsyncResult
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+AHEAD = 4  # chunks queued or done per worker, ahead of the one the caller is taking
 
 # The task of the pool being forked: read by workers only, set and cleared around the pool.
 _TASK: tuple[Callable[[Any], Any], Sequence[Any]] | None = None
@@ -35,10 +39,19 @@ def ordered_map(func: Callable[[T], R], items: Sequence[T], jobs: int,
         return
     _TASK = (func, items)
     try:
-        bounds = [(i, min(i + chunk, len(items))) for i in range(0, len(items), chunk)]
+        bounds = ((i, min(i + chunk, len(items))) for i in range(0, len(items), chunk))
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            for batch in pool.imap(_run_chunk, bounds):
-                yield from batch
+            # At most AHEAD chunks a worker in flight: results the caller has not taken yet
+            # wait in this process, and a caller slower than its workers (it stores each
+            # body, or folds each report's weights into postings) would otherwise hold them
+            # all -- at 100,000 reports, hundreds of megabytes.
+            waiting: deque[AsyncResult[list[Any]]] = deque()
+            for span in bounds:
+                waiting.append(pool.apply_async(_run_chunk, (span,)))
+                if len(waiting) >= AHEAD * jobs:
+                    yield from waiting.popleft().get()
+            while waiting:
+                yield from waiting.popleft().get()
     finally:
         _TASK = None
 

@@ -17,6 +17,7 @@ returns the warning the build should show in that case.
 from __future__ import annotations
 
 import html
+import io
 import itertools
 import json
 import math
@@ -26,6 +27,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from sitegen import __version__, slugs
@@ -252,25 +254,27 @@ def sitemap_entries(site: Site) -> list[SitemapEntry]:
     return unique
 
 
-def sitemap_files(site: Site, max_urls: int = SITEMAP_MAX_URLS) -> list[OutputFile]:
+def sitemap_files(site: Site, max_urls: int = SITEMAP_MAX_URLS) -> Iterator[OutputFile]:
     """``sitemap.xml``; beyond ``max_urls`` URLs it becomes a sitemap index of
-    ``sitemaps/sitemap-<n>.xml`` files."""
+    ``sitemaps/sitemap-<n>.xml`` files (made one at a time, the index first)."""
     config = site.config
     entries = sitemap_entries(site)
     if len(entries) <= max_urls:
-        return [OutputFile(SITEMAP_URL, _urlset(config, entries), origin="sitemap")]
-    files: list[OutputFile] = []
+        yield OutputFile(SITEMAP_URL, _urlset(config, entries), origin="sitemap")
+        return
     index = _root("sitemapindex", SITEMAP_NS)
-    for n, start in enumerate(range(0, len(entries), max_urls), start=1):
-        chunk = entries[start:start + max_urls]
-        url = f"sitemaps/sitemap-{n}.xml"
-        files.append(OutputFile(url, _urlset(config, chunk), origin="sitemap"))
+    chunks = range(0, len(entries), max_urls)
+    for n, start in enumerate(chunks, start=1):
         item = _sub(index, "sitemap")
-        _sub(item, "loc", absolute_url(config, url))
-        latest = max((e.lastmod for e in chunk if e.lastmod), default=None)
+        _sub(item, "loc", absolute_url(config, f"sitemaps/sitemap-{n}.xml"))
+        latest = max((e.lastmod for e in entries[start:start + max_urls] if e.lastmod),
+                     default=None)
         if latest:
             _sub(item, "lastmod", isoformat(latest))
-    return [OutputFile(SITEMAP_URL, _xml_bytes(index), origin="sitemap"), *files]
+    yield OutputFile(SITEMAP_URL, _xml_bytes(index), origin="sitemap")
+    for n, start in enumerate(chunks, start=1):
+        yield OutputFile(f"sitemaps/sitemap-{n}.xml",
+                         _urlset(config, entries[start:start + max_urls]), origin="sitemap")
 
 
 def _urlset(config: SiteConfig, entries: Iterable[SitemapEntry]) -> bytes:
@@ -468,30 +472,36 @@ def report_record(site: Site, report: Report) -> dict[str, object]:
     }
 
 
-def reports_json(site: Site, records: Sequence[dict[str, object]] | None = None,
-                 ) -> OutputFile:
+def _report_rows(site: Site, **dumps: Any) -> Iterator[bytes]:
+    """Each report's ``report_record`` as JSON bytes, one at a time (no list of them all)."""
+    for report in site.reports:
+        yield json.dumps(report_record(site, report), ensure_ascii=False, **dumps).encode()
+
+
+def reports_json(site: Site) -> OutputFile:
     """``data/reports.json``: every published report, newest first, one report per line (no
-    timestamps of the build, so unchanged content gives identical bytes). ``records``:
-    ``report_record`` of each report, if already made."""
-    if records is None:
-        records = [report_record(site, r) for r in site.reports]
+    timestamps of the build, so unchanged content gives identical bytes). Made row by row
+    into one buffer: at 100,000 reports a list of the records was hundreds of megabytes."""
     head = json.dumps({"generated_by": f"sitegen {__version__}",
                        "site": {"title": site.config.title, "base_url": site.config.base_url,
                                 "language": site.config.language}}, ensure_ascii=False)
+    out = io.BytesIO()
+    out.write(head[:-1].encode() + b', "reports": [')
     # json.dumps without indent runs in C; with indent it is pure Python (1 s at 10,000)
-    rows = ",\n".join(json.dumps(r, ensure_ascii=False) for r in records)
-    text = head[:-1] + ', "reports": [' + (f"\n{rows}\n" if rows else "") + "]}\n"
-    return OutputFile(REPORTS_JSON_URL, text.encode("utf-8"), origin="data")
+    for n, row in enumerate(_report_rows(site)):
+        out.write(b",\n" if n else b"\n")
+        out.write(row)
+    out.write(b"\n]}\n" if site.reports else b"]}\n")
+    return OutputFile(REPORTS_JSON_URL, out.getvalue(), origin="data")
 
 
-def reports_jsonl(site: Site, records: Sequence[dict[str, object]] | None = None,
-                  ) -> OutputFile:
+def reports_jsonl(site: Site) -> OutputFile:
     """``data/reports.jsonl``: the same objects, one per line, for streaming."""
-    if records is None:
-        records = [report_record(site, r) for r in site.reports]
-    lines = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in records]
-    return OutputFile(REPORTS_JSONL_URL, "".join(f"{line}\n" for line in lines).encode("utf-8"),
-                      origin="data")
+    out = io.BytesIO()
+    for row in _report_rows(site, separators=(",", ":")):
+        out.write(row)
+        out.write(b"\n")
+    return OutputFile(REPORTS_JSONL_URL, out.getvalue(), origin="data")
 
 
 def entity_records(site: Site) -> list[dict[str, object]]:
@@ -552,13 +562,26 @@ def locations_geojson(site: Site) -> OutputFile:
 
 def publish_files(site: Site, now: datetime, aliases: Mapping[str, Sequence[str]] | None = None,
                   taken: Iterable[str] = (), with_term_feeds: bool = True,
-                  ) -> tuple[list[OutputFile], list[Diagnostic]]:
+                  ) -> tuple[Iterator[OutputFile], list[Diagnostic]]:
     """Every file of this module: feeds, sitemap, robots.txt, data exports, redirects; plus
     alias errors. ``with_term_feeds=False`` leaves out the actor and location feeds (the
-    build then makes them one by one with ``term_feed``)."""
-    records = [report_record(site, r) for r in site.reports]
-    files = [site_feed(site, now), *(term_feeds(site, now) if with_term_feeds else ()),
-             *sitemap_files(site), robots_txt(site), reports_json(site, records),
-             reports_jsonl(site, records), entities_json(site), locations_geojson(site)]
+    build then makes them one by one with ``term_feed``).
+
+    The files come one at a time, each made when it is asked for (the diagnostics are known
+    at once): the exports and sitemaps of a large archive are tens of megabytes each, and a
+    caller that writes each file as it comes holds one of them at a time."""
     redirects, diags = redirect_pages(site, aliases or {}, taken)
-    return files + redirects, diags
+
+    def files() -> Iterator[OutputFile]:
+        yield site_feed(site, now)
+        if with_term_feeds:
+            yield from term_feeds(site, now)
+        yield from sitemap_files(site)
+        yield robots_txt(site)
+        yield reports_json(site)
+        yield reports_jsonl(site)
+        yield entities_json(site)
+        yield locations_geojson(site)
+        yield from redirects
+
+    return files(), diags

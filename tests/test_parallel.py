@@ -49,6 +49,29 @@ def test_ordered_map_keeps_order_and_results() -> None:
     assert list(ordered_map(str, [], jobs=2)) == []
 
 
+def test_ordered_map_runs_only_a_few_chunks_ahead_of_its_caller() -> None:
+    """Results the caller has not taken wait in its process: the workers may not run far
+    ahead of a slow caller (at 100,000 reports that was hundreds of megabytes of bodies)."""
+    import multiprocessing
+    import time
+
+    from sitegen import parallel
+
+    done = multiprocessing.get_context("fork").Value("i", 0)
+
+    def work(x: int) -> int:
+        with done.get_lock():
+            done.value += 1
+        return x
+
+    results = ordered_map(work, list(range(2000)), jobs=2, chunk=10)
+    assert next(results) == 0
+    time.sleep(1.0)  # ample time for the workers to run through all 2,000 items
+    assert done.value <= parallel.AHEAD * 2 * 10  # the chunks handed out, no more
+    assert [0, *results] == list(range(2000))
+    assert done.value == 2000
+
+
 def test_two_processes_with_different_hash_seeds_write_the_same_bytes(tmp_path: Path) -> None:
     """Nothing in the output may depend on Python's per-process hash seed (set order)."""
     import os

@@ -275,7 +275,7 @@ def test_sitemap_lists_every_page_once_with_lastmod(site: Site) -> None:
 
 
 def test_large_sitemap_becomes_an_index(site: Site) -> None:
-    files = publish.sitemap_files(site, max_urls=5)
+    files = list(publish.sitemap_files(site, max_urls=5))
     index = ET.fromstring(files[0].data)
     assert files[0].relpath == "sitemap.xml" and index.tag == f"{SM}sitemapindex"
     parts = [loc.text for loc in index.iter(f"{SM}loc")]
@@ -285,7 +285,7 @@ def test_large_sitemap_becomes_an_index(site: Site) -> None:
         chunk = sitemap_of(part.data)
         assert len(chunk) <= 5
         merged.update(chunk)
-    assert merged == sitemap_of(publish.sitemap_files(site)[0].data)
+    assert merged == sitemap_of(next(publish.sitemap_files(site)).data)
 
 
 def test_robots_txt(site: Site) -> None:
@@ -433,6 +433,20 @@ def test_reports_jsonl_has_the_same_objects(site: Site) -> None:
     lines = out.data.decode().splitlines()
     assert [json.loads(line) for line in lines] == json.loads(
         publish.reports_json(site).data)["reports"]
+
+
+def test_publish_files_are_made_as_they_are_taken(site: Site,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The diagnostics come at once; each file is made when asked for, so a build that
+    writes them one by one never holds every export of a large archive at once."""
+    made: list[str] = []
+    real = publish.reports_json
+    monkeypatch.setattr(publish, "reports_json",
+                        lambda s: made.append("reports.json") or real(s))
+    files, diags = publish.publish_files(site, NOW)
+    assert diags == [] and made == []
+    paths = [f.relpath for f in files]
+    assert made == ["reports.json"] and "data/reports.json" in paths
 
 
 def test_publish_files_writes_each_path_once(site: Site) -> None:

@@ -83,7 +83,8 @@ def build_static_index(
     weights: Mapping[str, Mapping[str, int]] | None = None,
     texts: Mapping[str, str] | None = None,
 ) -> Iterator[OutputFile]:
-    """Yield the files of the static search index (see the module docstring).
+    """Yield the files of the static search index (see the module docstring), each made as
+    it is asked for; ``meta.json`` comes last, as it holds a hash of all the others.
 
     The keyword arguments describe what ``analyze`` does (the defaults are those of
     ``sitegen.search.analysis``); the browser repeats it on the query from meta.json and
@@ -101,19 +102,27 @@ def build_static_index(
         texts = posting_texts(
             [known.get(r.url) or report_weights(r, by_key, analyze) for r in docs])
 
-    files: list[OutputFile] = []
+    build = hashlib.sha256()  # of every file but meta.json, which comes last and names it
+
+    def hashed(file: OutputFile) -> OutputFile:
+        build.update(file.relpath.encode() + b"\0" + hashlib.sha256(file.data).digest())
+        return file
+
+    # One file at a time: at 100,000 reports the shards alone are hundreds of megabytes.
     bounds: list[str] = []
     for n, shard in enumerate(_shards(texts)):
         bounds.append(shard[0])
         # exactly json.dumps(dict, sort_keys=True, ensure_ascii=False, compact separators)
         data = ",".join(json.dumps(term, ensure_ascii=False) + ":" + texts[term]
                         for term in sorted(shard))
-        files.append(OutputFile(f"{ROOT}/terms/{n}.json", ("{" + data + "}").encode("utf-8"),
+        yield hashed(OutputFile(f"{ROOT}/terms/{n}.json", ("{" + data + "}").encode("utf-8"),
                                 ORIGIN))
 
-    rows = [_doc_row(r, actor_id, location_id) for r in docs]
-    chunks = [rows[k : k + DOCS_PER_CHUNK] for k in range(0, len(rows), DOCS_PER_CHUNK)]
-    files.extend(_json_file(f"docs/{n}.json", chunk) for n, chunk in enumerate(chunks))
+    chunks = 0
+    for start in range(0, len(docs), DOCS_PER_CHUNK):
+        rows = [_doc_row(r, actor_id, location_id) for r in docs[start:start + DOCS_PER_CHUNK]]
+        yield hashed(_json_file(f"docs/{chunks}.json", rows))
+        chunks += 1
 
     facet_rows: dict[str, list[list[str | int]]] = {}
     for kind, terms in (("actors", actors), ("locations", locations)):
@@ -121,12 +130,9 @@ def build_static_index(
         for n, facet in enumerate(terms):
             ids = sorted({doc_id[r.url] for r in facet.reports if r.url in doc_id})
             facet_rows[kind].append([facet.slug, facet.name, facet.url, len(ids)])
-            files.append(_json_file(f"{kind}/{n}.json", ids))
-    files.append(_json_file("fold.json", _fold_json(fold_table, ascii_only=False)))
+            yield hashed(_json_file(f"{kind}/{n}.json", ids))
+    yield hashed(_json_file("fold.json", _fold_json(fold_table, ascii_only=False)))
 
-    build = hashlib.sha256()
-    for f in files:
-        build.update(f.relpath.encode() + b"\0" + hashlib.sha256(f.data).digest())
     meta = {
         "version": FORMAT_VERSION,
         "build": build.hexdigest()[:16],
@@ -137,13 +143,12 @@ def build_static_index(
             "max": max_length,
             "fold": _fold_json(fold_table, ascii_only=True),
         },
-        "docs": {"size": DOCS_PER_CHUNK, "chunks": len(chunks), "fields": list(DOC_FIELDS)},
+        "docs": {"size": DOCS_PER_CHUNK, "chunks": chunks, "fields": list(DOC_FIELDS)},
         "terms": {"bounds": bounds},
         "actors": facet_rows["actors"],
         "locations": facet_rows["locations"],
     }
     yield _json_file("meta.json", meta)
-    yield from files
 
 
 def doc_order(reports: Iterable[Report]) -> list[Report]:
@@ -162,10 +167,14 @@ def posting_texts(weights: Iterable[Mapping[str, int]]) -> dict[str, str]:
         for term, weight in found.items():
             held = postings.get(term)
             if held is None:
-                held = postings[term] = array("l")
+                held = postings[term] = array("i")
             held.append(i)
             held.append(int(weight))
-    return {term: _postings_json(held[0::2], held[1::2]) for term, held in postings.items()}
+    texts = {}
+    while postings:  # each term's array goes as its text is made: not both whole at once
+        term, held = postings.popitem()
+        texts[term] = _postings_json(held[0::2], held[1::2])
+    return texts
 
 
 def _postings_json(ids: Sequence[int], weights: Sequence[int]) -> str:
