@@ -469,3 +469,41 @@ def test_env_autoescapes_and_is_strict(tmp_path: Path) -> None:
     with pytest.raises(UndefinedError):
         env.get_template("u.html").render()
     assert env.get_template("builtin:base.html") is not None
+
+
+def test_cached_renders_a_macro_once_for_the_same_arguments(tmp_path: Path) -> None:
+    """``cached(macro, *args)`` gives the macro's own output, renders it once per distinct
+    set of argument objects, and holds no more than its limit."""
+    folder = tmp_path / "theme" / "templates"
+    folder.mkdir(parents=True)
+    (folder / "m.html").write_text(
+        "{% macro item(x, h) %}<{{ h }}>{{ x.name }}</{{ h }}>{% endmacro %}", "utf-8")
+    (folder / "page.html").write_text(
+        '{% from "m.html" import item %}'
+        "{% for x in xs %}{{ cached(item, x, 'h2') }}|{{ item(x, 'h2') }}\n{% endfor %}", "utf-8")
+    env = make_env([tmp_path / "theme"])
+    calls: list[str] = []
+
+    class Thing:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __getattribute__(self, attr: str) -> object:
+            if attr == "name":
+                calls.append(object.__getattribute__(self, "name"))
+            return object.__getattribute__(self, attr)
+
+    a, b = Thing("<A&>"), Thing("B")
+    out = env.get_template("page.html").render(xs=[a, b, a, a])
+    parts = [p.split("|") for p in out.strip().split("\n") if p]
+    assert len(parts) == 4, out
+    assert all(cached == plain for cached, plain in parts)  # same bytes as the plain call
+    assert parts[0][0] == "<h2>&lt;A&amp;&gt;</h2>"  # still escaped
+    assert calls.count("<A&>") == 3 + 1  # three plain calls, one cached render
+    assert calls.count("B") == 2
+
+    cache = env.globals["cached"]
+    cache.LIMIT = 20  # a few entries' worth: the oldest go
+    many = [Thing(f"n{i}") for i in range(10)]
+    env.get_template("page.html").render(xs=many)
+    assert 0 < cache._size <= 20 and len(cache._held) < 10
