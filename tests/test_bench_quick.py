@@ -87,13 +87,14 @@ def test_run_quick_without_peers_writes_the_table(tmp_path: Path) -> None:
     wall, cpu, pages = float(cold[1]), float(cold[2]), int(cold[5].replace(",", ""))
     assert wall > 0 and cpu > 0 and pages > 150  # reports plus term, year and list pages
     for label in ("sitegen warm: nothing changed",
-                  "sitegen one report edited: one word of its body"):
+                  "sitegen rebuild after the theme change, nothing else changed",
+                  "sitegen one report edited: one word of its body (after the build above)"):
         assert int(table_row(section, label)[5].replace(",", "")) == pages
     assert "peers not run" in table_row(section, "build ratios")[1]
 
     data = json.loads(raw.read_text(encoding="utf-8"))
     assert {k: len(v) for k, v in data["runs"].items()} == {
-        "cold": 1, "warm": 1, "theme": 1, "edit": 1}
+        "cold": 1, "warm": 1, "theme": 1, "settle": 1, "edit": 1}
     assert {int(k) for k in data["search"]} == {150}
     assert data["search"]["150"]["queries"] == 40
     static = data["static"]
