@@ -53,8 +53,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from whoosh import index as whoosh_index
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader, W3Segment
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader, W3Segment, _lenfield
 from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, Schema
+from whoosh.util.numeric import byte_to_length
 from whoosh.writing import SegmentWriter
 
 from sitegen.diagnostics import Diagnostic, error, warning
@@ -162,10 +163,17 @@ def make_schema() -> Schema:
     )
 
 
+_LENGTHS = (None, *(byte_to_length(b) for b in range(1, 256)))  # Whoosh's length byte decoded
+
+
 class _MemoryLengthsReader(W3PerDocReader):  # type: ignore[misc]
     """Whoosh's per-document reader, but each field-length column (one byte per document) is
     read into memory once. Stock Whoosh reads one byte from the file per posting, both when
     writing a segment's postings and when scoring a match: a third of the indexing time."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lengths: dict[str, tuple[int | None, ...]] = {}
 
     def _cached_reader(self, fieldname: str, column: Any) -> Any:
         if fieldname not in self._readers:
@@ -173,6 +181,18 @@ class _MemoryLengthsReader(W3PerDocReader):  # type: ignore[misc]
             if reader is not None and column is LENGTHS_COLUMN:
                 self._readers[fieldname] = bytes(reader)
         return self._readers.get(fieldname)
+
+    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int | None:
+        """As Whoosh's (a length byte of 0 gives None), with each field's lengths decoded
+        once: writing a segment asks for one per posting."""
+        lengths = self._lengths.get(fieldname)
+        if lengths is None:
+            found = self._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+            lengths = self._lengths[fieldname] = () if found is None else tuple(
+                _LENGTHS[b] for b in found)
+        if docnum > self._doccount:
+            raise IndexError(f"Asked for docnum {docnum!r} of {self._doccount}")
+        return lengths[docnum] if lengths else default
 
 
 class _StableCodec(W3Codec):  # type: ignore[misc]
