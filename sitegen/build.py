@@ -31,7 +31,7 @@ from sitegen.files import OutputFile
 from sitegen.fingerprint import Fingerprints, combine, config_key, settings_key, site_totals
 from sitegen.markdown import MarkdownTooComplex, render_markdown
 from sitegen.model import RenderedBody, StoredBody
-from sitegen.parallel import in_background, ordered_map
+from sitegen.parallel import Background, in_background, ordered_map
 from sitegen.related import related_reports
 from sitegen.search.analysis import analyze
 from sitegen.search.index import IndexStats, build_index, doc_keys, update_index
@@ -86,7 +86,7 @@ def _noop(stage: str, done: int, total: int) -> None:
     return None
 
 
-def _settle(pending: Callable[[], IndexStats] | None) -> None:
+def _settle(pending: Background[IndexStats] | None) -> None:
     """Wait for a background index before its staging folder is deleted; its result no
     longer matters."""
     if pending is not None:
@@ -361,7 +361,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
     totals = render.site_totals(view)
     records: dict[str, FileRecord] = {}
     stage: output.Staging | None = None
-    pending: Callable[[], IndexStats] | None = None  # the index, when written in the background
+    pending: Background[IndexStats] | None = None  # the index, when written in the background
     pages = 0
     paths: list[str] = []
 
@@ -422,8 +422,12 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
         if stage is not None:
             index_args = (site.reports, terms, index_keys, stage.subdir(config.search_dir),
                           store.index_dir if store is not None else None, jobs)
-            if jobs > 1:  # the Whoosh index is single-threaded: write it in a forked process
-                pending = in_background(_index, *index_args)
+            if jobs > 1:
+                # Whoosh indexing is single-threaded: it runs in a forked process beside
+                # the page workers, writing its segments itself. Its own segment writers
+                # would only share the same cores with them (measured at 10,000 reports:
+                # the same wall time, and 100 MiB more for the process tree).
+                pending = in_background(_index, *index_args[:-1], 1)
         paths.extend(slugs.output_relpath(job.url) for job in work)
         if stage is not None:
             for job, rel in zip(work, paths, strict=True):
@@ -509,8 +513,12 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                                                    for r in site.reports],
                               site.actors, site.locations)
         if cached_stage("static search", static_fp) is None:
+            # While the index's own writers still run, weigh the reports here rather than
+            # in more workers: the cores are busy either way, and two more processes
+            # would only add their memory to the build's.
+            busy = pending is not None and not pending.ready()
             _fork_friendly(jobs)
-            texts = _static_texts(site, index_keys, store, jobs)
+            texts = _static_texts(site, index_keys, store, 1 if busy else jobs)
             write_all(build_static_index(site.reports, site.actors, site.locations, analyze,
                                          texts=texts), "static search", static_fp)
         elif store is not None:  # its cached parts serve the next build that runs it

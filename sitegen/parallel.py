@@ -13,7 +13,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.pool import AsyncResult
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -62,33 +62,47 @@ def _run_chunk(bounds: tuple[int, int]) -> list[Any]:
     return [func(items[i]) for i in range(*bounds)]
 
 
-def in_background(func: Callable[..., R], *args: Any) -> Callable[[], R]:
-    """Run ``func(*args)`` in a forked process now; the returned function waits for it and
-    gives its result (or raises what it raised). Without ``fork`` it runs here, at once."""
-    if "fork" not in multiprocessing.get_all_start_methods():
-        result = func(*args)
-        return lambda: result
-    ctx = multiprocessing.get_context("fork")
-    receive, send = ctx.Pipe(duplex=False)
-    # not a daemon: the task may fork workers of its own (the search index does)
-    process = ctx.Process(target=_send_result, args=(send, func, args))
-    process.start()
-    send.close()
+class Background(Generic[R]):
+    """A task running in a forked process (``in_background``): call it to wait for its
+    result (or raise what it raised); ``ready()`` says whether it has finished."""
 
-    def join() -> R:
+    def __init__(self, func: Callable[..., R], args: tuple[Any, ...]) -> None:
+        self._done: tuple[R] | None = None
+        if "fork" not in multiprocessing.get_all_start_methods():
+            self._done = (func(*args),)  # no fork: run it here, at once
+            return
+        ctx = multiprocessing.get_context("fork")
+        self._receive, send = ctx.Pipe(duplex=False)
+        # not a daemon: the task may fork workers of its own (the search index does)
+        self._process = ctx.Process(target=_send_result, args=(send, func, args))
+        self._process.start()
+        send.close()
+
+    def ready(self) -> bool:
+        return self._done is not None or self._receive.poll()
+
+    def __call__(self) -> R:
+        if self._done is not None:
+            return self._done[0]
         try:
-            ok, value = receive.recv()
+            ok, value = self._receive.recv()
         except EOFError:
-            process.join()
-            raise RuntimeError(f"background task died (exit code {process.exitcode})") from None
+            self._process.join()
+            raise RuntimeError(
+                f"background task died (exit code {self._process.exitcode})") from None
         finally:
-            receive.close()
-        process.join()
+            self._receive.close()
+        self._process.join()
         if not ok:
             raise value
+        self._done = (value,)
         return value  # type: ignore[no-any-return]
 
-    return join
+
+def in_background(func: Callable[..., R], *args: Any) -> Background[R]:
+    """Run ``func(*args)`` in a forked process now (see ``Background``). Without ``fork``
+    it runs here, at once."""
+    return Background(func, args)
 
 
 def _send_result(send: Any, func: Callable[..., Any], args: tuple[Any, ...]) -> None:

@@ -86,3 +86,26 @@ def test_two_processes_with_different_hash_seeds_write_the_same_bytes(tmp_path: 
                        cwd=tmp_path, check=True, env={**os.environ, "PYTHONHASHSEED": seed})
         sums.append(checksums(tmp_path / "output"))
     assert sums[0] == sums[1]
+
+
+def test_a_background_task_says_when_it_is_ready() -> None:
+    import time
+
+    from sitegen.parallel import in_background
+
+    task = in_background(time.sleep, 0.5)
+    assert not task.ready()  # still sleeping in its own process
+    time.sleep(1.5)
+    assert task.ready()
+    assert task() is None and task.ready()
+
+    def fail() -> None:
+        raise ValueError("from the background")
+
+    failing = in_background(fail)
+    try:
+        failing()
+    except ValueError as exc:
+        assert "from the background" in str(exc)
+    else:
+        raise AssertionError("the task's exception was not raised")
