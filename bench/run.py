@@ -920,8 +920,9 @@ def targets(res: Results, n: int) -> list[str]:
             "and every page's context and fingerprint (spread over the workers), an `lstat` "
             "of each output file in the live and the spare folder, walking the spare folder "
             "for files no page claimed, and saving the file records. A theme change "
-            "re-renders every page (Jinja, about 1 ms a page) and unlinks each old file "
-            "first: the spare's files are the live site's own after a rebuild. One "
+            "re-renders every page (Jinja, about 0.5 ms a page, a report's entry in lists "
+            "rendered once per worker) and unlinks each old file first: the spare's files "
+            "are the live site's own after a rebuild. One "
             "edit also re-renders the pages that show the report, regenerates the feeds, the "
             "sitemap and the exports, updates the static search postings of the words whose "
             "weight changed (about 0.5 s), and re-indexes the Whoosh segment (500 reports at "
@@ -939,12 +940,13 @@ def targets(res: Results, n: int) -> list[str]:
                if one else "")
             + "the report bodies stay in the build cache (the model holds their table of "
             "contents and word count; pages, feeds and the index read a body when they "
-            "need it), but the `Site` model, the page contexts and file records, the static "
-            "index's postings (built in memory) and each Whoosh segment writer's posting "
-            "buffer are held whole. "
-            f"With {res.jobs} jobs the forked workers, the background index process and "
-            "its segment writers add their own pages, hence the larger process-tree "
-            "figure.")
+            "need it; feeds, exports and search files are made and written one at a time), "
+            "but the `Site` model, the page jobs and file records, the static index's "
+            "postings and the Whoosh segment writer's posting buffer are held whole. "
+            f"With {res.jobs} jobs, the forked page workers and the background process "
+            "that writes the Whoosh index run at the same time as the main process; each "
+            "holds what it touched of the model (reference counts dirty the pages it shares "
+            "with its parent) and its own buffers, hence the larger process-tree figure.")
     if s and not (s["p50"] <= 10 and s["p99"] <= 30):
         kinds = {k: v for k, v in s["kinds"].items() if not k.startswith("(")}
         slow = sorted(kinds.items(), key=lambda kv: -kv[1]["p99"])[:3]

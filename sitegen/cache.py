@@ -181,6 +181,9 @@ class BuildCache:
                 folder.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(folder / DB_NAME, timeout=30, isolation_level=None)
                 db.execute("PRAGMA journal_mode=WAL")
+                # a commit need not reach the disk before the build goes on: a crash can lose
+                # the last entries (the build makes them again), never corrupt the file
+                db.execute("PRAGMA synchronous=NORMAL")
                 db.executescript(_SCHEMA)
                 meta = dict(db.execute("SELECT key, value FROM meta"))
                 if not meta:
