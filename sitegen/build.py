@@ -46,6 +46,8 @@ from sitegen.search.static import (
 from sitegen.themes import builtin_theme, theme_chain
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+GC_THRESHOLD = 50_000  # allocations between young-generation collections during a build
+_TEXTS_PART = 1 << 20  # characters of static-search posting texts per cache entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,9 +202,6 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
             gc.unfreeze()  # see _fork_friendly
         if store is not None:
             store.close()
-
-
-GC_THRESHOLD = 50_000  # allocations between young-generation collections during a build
 
 
 @dataclass(slots=True)
@@ -513,7 +512,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                                                    for r in site.reports],
                               site.actors, site.locations)
         if cached_stage("static search", static_fp) is None:
-            # While the index's own writers still run, weigh the reports here rather than
+            # While the index is still being written, weigh the reports here rather than
             # in more workers: the cores are busy either way, and two more processes
             # would only add their memory to the build's.
             busy = pending is not None and not pending.ready()
@@ -607,9 +606,6 @@ def _static_texts(site: model.Site, index_keys: Mapping[str, str],
         parts.append(_put_part(store, state_key, len(parts), part))
         store.put_memo(state_key, (dict(keys), parts))
     return texts
-
-
-_TEXTS_PART = 1 << 20  # characters of posting texts per cache entry
 
 
 def _put_part(store: BuildCache, state_key: bytes, n: int, part: dict[str, str]) -> bytes:
