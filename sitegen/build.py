@@ -420,13 +420,13 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
         terms = site.actors + site.locations
         if stage is not None:
             index_args = (site.reports, terms, index_keys, stage.subdir(config.search_dir),
-                          store.index_dir if store is not None else None, jobs)
+                          store.index_dir if store is not None else None)
             if jobs > 1:
                 # Whoosh indexing is single-threaded: it runs in a forked process beside
                 # the page workers, writing its segments itself. Its own segment writers
                 # would only share the same cores with them (measured at 10,000 reports:
                 # the same wall time, and 100 MiB more for the process tree).
-                pending = in_background(_index, *index_args[:-1], 1)
+                pending = in_background(_index, *index_args, 1)
         paths.extend(slugs.output_relpath(job.url) for job in work)
         if stage is not None:
             for job, rel in zip(work, paths, strict=True):
@@ -526,7 +526,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
         if pending is not None:
             indexed, pending = pending(), None
         else:
-            indexed = _index(*index_args)
+            indexed = _index(*index_args, jobs)
         diags.extend(indexed.diagnostics)
         timer.lap("search index")
         if has_errors(diags, strict):

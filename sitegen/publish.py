@@ -263,18 +263,17 @@ def sitemap_files(site: Site, max_urls: int = SITEMAP_MAX_URLS) -> Iterator[Outp
         yield OutputFile(SITEMAP_URL, _urlset(config, entries), origin="sitemap")
         return
     index = _root("sitemapindex", SITEMAP_NS)
-    chunks = range(0, len(entries), max_urls)
-    for n, start in enumerate(chunks, start=1):
+    parts = [(f"sitemaps/sitemap-{n}.xml", entries[start:start + max_urls])
+             for n, start in enumerate(range(0, len(entries), max_urls), start=1)]
+    for url, chunk in parts:
         item = _sub(index, "sitemap")
-        _sub(item, "loc", absolute_url(config, f"sitemaps/sitemap-{n}.xml"))
-        latest = max((e.lastmod for e in entries[start:start + max_urls] if e.lastmod),
-                     default=None)
+        _sub(item, "loc", absolute_url(config, url))
+        latest = max((e.lastmod for e in chunk if e.lastmod), default=None)
         if latest:
             _sub(item, "lastmod", isoformat(latest))
     yield OutputFile(SITEMAP_URL, _xml_bytes(index), origin="sitemap")
-    for n, start in enumerate(chunks, start=1):
-        yield OutputFile(f"sitemaps/sitemap-{n}.xml",
-                         _urlset(config, entries[start:start + max_urls]), origin="sitemap")
+    for url, chunk in parts:  # the entries are shared: only each file's bytes are new
+        yield OutputFile(url, _urlset(config, chunk), origin="sitemap")
 
 
 def _urlset(config: SiteConfig, entries: Iterable[SitemapEntry]) -> bytes:

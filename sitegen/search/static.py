@@ -118,11 +118,10 @@ def build_static_index(
         yield hashed(OutputFile(f"{ROOT}/terms/{n}.json", ("{" + data + "}").encode("utf-8"),
                                 ORIGIN))
 
-    chunks = 0
-    for start in range(0, len(docs), DOCS_PER_CHUNK):
+    chunks = range(0, len(docs), DOCS_PER_CHUNK)
+    for n, start in enumerate(chunks):
         rows = [_doc_row(r, actor_id, location_id) for r in docs[start:start + DOCS_PER_CHUNK]]
-        yield hashed(_json_file(f"docs/{chunks}.json", rows))
-        chunks += 1
+        yield hashed(_json_file(f"docs/{n}.json", rows))
 
     facet_rows: dict[str, list[list[str | int]]] = {}
     for kind, terms in (("actors", actors), ("locations", locations)):
@@ -143,7 +142,7 @@ def build_static_index(
             "max": max_length,
             "fold": _fold_json(fold_table, ascii_only=True),
         },
-        "docs": {"size": DOCS_PER_CHUNK, "chunks": chunks, "fields": list(DOC_FIELDS)},
+        "docs": {"size": DOCS_PER_CHUNK, "chunks": len(chunks), "fields": list(DOC_FIELDS)},
         "terms": {"bounds": bounds},
         "actors": facet_rows["actors"],
         "locations": facet_rows["locations"],
