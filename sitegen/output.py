@@ -249,26 +249,38 @@ class Staging:
 
     def prune(self) -> int:
         """Delete what a recycled staging folder holds that this build did not write: files
-        not claimed (outside the folders handed to other writers) and emptied folders.
-        Returns the number of files deleted."""
+        and links not claimed (outside the folders handed to other writers) and the folders
+        left empty. One pass over the tree. Returns the number of files deleted."""
         if not self.recycled:
             return 0
-        deleted = 0
-        for folder, dirs, files in os.walk(self.path, topdown=True):
-            rel_folder = os.path.relpath(folder, self.path)
-            prefix = "" if rel_folder == "." else rel_folder.replace(os.sep, "/") + "/"
-            dirs[:] = [d for d in dirs if prefix + d not in self._handed]
-            for name in files:
-                if prefix + name not in self.written:
-                    (Path(folder) / name).unlink()
-                    deleted += 1
-        for folder, dirs, files in os.walk(self.path, topdown=False):
-            if folder != str(self.path) and not dirs and not files:
-                rel = os.path.relpath(folder, self.path).replace(os.sep, "/")
-                if rel not in self._handed:
-                    with contextlib.suppress(OSError):
-                        Path(folder).rmdir()
-        return deleted
+        return self._prune(str(self.path), "")[0]
+
+    def _prune(self, folder: str, prefix: str) -> tuple[int, bool]:
+        """(files deleted, whether ``folder`` is now empty)."""
+        deleted, kept = 0, False
+        with os.scandir(folder) as entries:
+            listed = list(entries)
+        for entry in listed:
+            rel = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if rel in self._handed:
+                    kept = True
+                    continue
+                gone, empty = self._prune(entry.path, rel + "/")
+                deleted += gone
+                if empty:
+                    try:
+                        os.rmdir(entry.path)
+                        continue
+                    except OSError:
+                        pass
+                kept = True
+            elif rel in self.written:
+                kept = True
+            else:
+                os.unlink(entry.path)
+                deleted += 1
+        return deleted, not kept
 
     def commit(self) -> None:
         """Make the staging folder the new ``output`` atomically; the old site becomes the

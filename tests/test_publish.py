@@ -288,6 +288,27 @@ def test_large_sitemap_becomes_an_index(site: Site) -> None:
     assert merged == sitemap_of(next(publish.sitemap_files(site)).data)
 
 
+def test_sitemap_text_is_what_elementtree_writes(site: Site) -> None:
+    """The urlset is formatted directly; its bytes are ElementTree's for the same tree,
+    with URLs that need escaping and a lastmod missing."""
+    def with_elementtree(entries: list[publish.SitemapEntry]) -> bytes:
+        root = publish._root("urlset", publish.SITEMAP_NS)
+        for entry in entries:
+            item = publish._sub(root, "url")
+            publish._sub(item, "loc", publish.absolute_url(site.config, entry.url))
+            if entry.lastmod:
+                publish._sub(item, "lastmod", publish.isoformat(entry.lastmod))
+        return publish._xml_bytes(root)
+
+    entries = publish.sitemap_entries(site)
+    odd = [publish.SitemapEntry("reports/a&b<c>/\x01é'\"/", None),
+           publish.SitemapEntry("https://x.example/?a=1&b=<2>", NOW)]
+    for chosen in (entries, entries[:1], odd, []):
+        assert publish._urlset(site.config, chosen) == with_elementtree(chosen)
+    assert b"?a=1&amp;b=&lt;2&gt;</loc>" in publish._urlset(
+        site.config, odd)
+
+
 def test_robots_txt(site: Site) -> None:
     out = publish.robots_txt(site)
     assert out.relpath == "robots.txt"
