@@ -17,7 +17,6 @@ deleted before the swap.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -270,7 +269,7 @@ class Staging:
                 deleted += gone
                 if empty:
                     try:
-                        os.rmdir(entry.path)
+                        Path(entry.path).rmdir()
                         continue
                     except OSError:
                         pass
@@ -278,7 +277,7 @@ class Staging:
             elif rel in self.written:
                 kept = True
             else:
-                os.unlink(entry.path)
+                Path(entry.path).unlink()
                 deleted += 1
         return deleted, not kept
 

@@ -52,7 +52,10 @@ ALLOWED: dict[str, set[str]] = {
     "sitegen.search.analysis": {"sitegen.slugs"},
     # the index writes its new segments side by side in forked processes (sitegen.parallel)
     "sitegen.search.index": {"sitegen.diagnostics", "sitegen.model", "sitegen.parallel",
-                             "sitegen.search.analysis", "sitegen.slugs"},
+                             "sitegen.search.analysis", "sitegen.search.segment",
+                             "sitegen.slugs"},
+    # Whoosh's segment writer with its postings held per term: analysis, and nothing else
+    "sitegen.search.segment": {"sitegen.search.analysis"},
     "sitegen.search.static": {"sitegen.files", "sitegen.model", "sitegen.search.analysis"},
     "sitegen.search.engine": set(),
     "sitegen.search.query": {"sitegen.search.analysis", "sitegen.search.engine",
@@ -95,6 +98,7 @@ THIRD_PARTY: dict[str, set[str]] = {
     "sitegen.render": {"jinja2", "markupsafe", "babel"},
     "sitegen.search.analysis": {"whoosh"},
     "sitegen.search.index": {"whoosh"},
+    "sitegen.search.segment": {"whoosh"},
     "sitegen.build": {"whoosh"},  # only LockError: another build holds the cached index
     "sitegen.search.engine": {"numpy", "whoosh"},
     "sitegen.search.query": {"whoosh"},

@@ -19,6 +19,7 @@ from sitegen.search.analysis import (
     analyze,
     fold,
     iter_terms,
+    positions,
     reference_analyzer,
     slug_analyzer,
     stem,
@@ -137,6 +138,19 @@ def test_fused_analyzer_matches_the_filter_chain(text: str) -> None:
     fused, chain = text_analyzer(), reference_analyzer()
     for options in ANALYZER_OPTIONS:
         assert _tokens(fused, text, options) == _tokens(chain, text, options), options
+
+
+@given(st.text(max_size=300) | st.lists(st.sampled_from(
+    ["the", "a", "Strikes", "Ḥalab", "Kata'ib", "U.S.", "3.5", "x" * 70, "حلب", "of", ",",
+     "strike", "it's"])).map(" ".join))
+@settings(max_examples=300, deadline=None)
+def test_positions_are_the_whoosh_analyzers(text: str) -> None:
+    """``positions`` (the bulk segment writer's analysis) groups exactly the terms and
+    positions TextAnalyzer gives Whoosh's Positions format when indexing."""
+    expected: dict[str, list[int]] = {}
+    for t in text_analyzer()(text, positions=True, boosts=True, mode="index"):
+        expected.setdefault(t.text, []).append(t.pos)
+    assert positions(text) == expected
 
 
 def test_whoosh_analyzer_positions_and_chars() -> None:
@@ -311,3 +325,49 @@ def test_schema_fields() -> None:
     assert schema["title"].format.field_boost == 3.0
     assert schema["date"].column_type is not None  # sortable
     assert schema["ts"].column_type is not None
+
+
+def _generated_reports(n: int) -> list[Any]:
+    """Reports with enough shared words that posting lists span several Whoosh blocks (128
+    postings), repeated words, stop words, accents, other scripts and empty fields."""
+    import random
+    rng = random.Random(5)
+    vocab = ["strike", "strikes", "convoy", "the", "of", "Ḥalab", "Kata'ib", "حلب", "U.S.",
+             "3.5", "ambush", "rocket", "attack", "Évacuations", "drone", "x" * 70, "it's"]
+    reports = []
+    for i in range(n):
+        body = " ".join(rng.choice(vocab) for _ in range(rng.randint(0, 60)))
+        reports.append(make_report(
+            f"reports/{i:04d}/", f"Report {i} {rng.choice(vocab)}",
+            f"20{10 + i % 15}-0{1 + i % 9}-1{i % 10}", body=body,
+            summary=rng.choice(["", "Air strikes near Ḥalab.", "A convoy"]),
+            actors=tuple(rng.sample(["Kata'ib Hezbollah", "Islamic State", "KH"],
+                                    rng.randint(0, 2))),
+            locations=tuple(rng.sample(["Ḥalab", "Mosul"], rng.randint(0, 2))),
+            source=rng.choice([None, "Reuters", "AFP"]),
+            tags=tuple(rng.sample(["Air strike", "Syria", "Iraq"], rng.randint(0, 2)))))
+    return reports
+
+
+def test_bulk_segment_writer_writes_whooshs_bytes(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bulk segment writer is an optimisation of Whoosh's own SegmentWriter: the same
+    reports give the same index files, byte for byte (postings, term table, lengths,
+    stored fields)."""
+    from whoosh.writing import SegmentWriter
+
+    from sitegen.search import index as index_module
+
+    reports = _generated_reports(400)
+    build_index(reports, TERMS, tmp_path / "bulk", {r.url: r.url for r in reports})
+    monkeypatch.setattr(index_module, "BulkSegmentWriter", SegmentWriter)
+    build_index(reports, TERMS, tmp_path / "stock", {r.url: r.url for r in reports})
+    bulk = {p.name: p.read_bytes() for p in (tmp_path / "bulk").iterdir()}
+    stock = {p.name: p.read_bytes() for p in (tmp_path / "stock").iterdir()}
+    assert bulk.keys() == stock.keys()
+    assert [name for name in bulk if bulk[name] != stock[name]] == []
+    ix = whoosh_index.open_dir(str(tmp_path / "bulk"), indexname=INDEX_NAME)
+    with ix.searcher() as searcher:
+        assert searcher.doc_count() == 400
+        # a posting list longer than one block reads back whole
+        assert len(list(searcher.postings("body", "strike").all_ids())) > 128

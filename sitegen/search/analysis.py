@@ -27,10 +27,12 @@ or slugs separated by ``SLUG_SEPARATOR``, each turned into one token with
 
 from __future__ import annotations
 
+import pickle
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
+from operator import sub
 from typing import Any
 
 from whoosh.analysis import STOP_WORDS as _WHOOSH_STOP_WORDS
@@ -46,6 +48,7 @@ from whoosh.analysis import (
 )
 from whoosh.lang.porter import stem as _porter_stem
 from whoosh.support.charset import accent_map as _whoosh_accent_map
+from whoosh.system import pack_uint
 
 from sitegen.slugs import slugify_name
 
@@ -62,6 +65,8 @@ __all__ = [
     "analyze",
     "fold",
     "iter_terms",
+    "positions",
+    "positions_value",
     "reference_analyzer",
     "slug_analyzer",
     "stem",
@@ -208,9 +213,39 @@ def term_spans(text: str, terms: frozenset[str]) -> list[tuple[int, int]]:
     return [m.span() for m in _token_re(text).finditer(text) if m.group() in wanted]
 
 
+def positions(text: str) -> dict[str, list[int]]:
+    """term -> its positions in ``text``, numbered as ``TextAnalyzer`` numbers them when
+    indexing (stop words removed; the first kept token keeps its place and later ones count
+    on from it), without Whoosh's token objects. A test keeps the two in step."""
+    found: dict[str, list[int]] = {}
+    kept = -1
+    to_word, to_stem = _word, stem
+    for pos, raw in enumerate(_token_re(text).findall(text)):
+        word = to_word(raw)
+        if word is None:
+            continue
+        kept = pos if kept < 0 else kept + 1
+        term = to_stem(word)
+        held = found.get(term)
+        if held is None:
+            found[term] = [kept]
+        else:
+            held.append(kept)
+    return found
+
+
 def words(text: str) -> list[str]:
     """``analyze`` without the stemming: the folded words, for spelling suggestions."""
     return [w for w in map(_word, _token_re(text).findall(text)) if w is not None]
+
+
+def positions_value(poses: list[int]) -> bytes:
+    """Whoosh's ``Positions.encode(poses)``: the count, then the pickled deltas. Not
+    memoised: a Whoosh block pickles its values together, and pickle writes an object it
+    has seen before as a back-reference, which would change the block's bytes."""
+    deltas = poses if len(poses) == 1 else [poses[0], *map(sub, poses[1:], poses)]
+    encoded: bytes = pack_uint(len(poses)) + pickle.dumps(deltas, 2)
+    return encoded
 
 
 class TextTokenizer(RegexTokenizer):  # type: ignore[misc]

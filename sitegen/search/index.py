@@ -56,7 +56,6 @@ from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader, W3Segment, _lenfield
 from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, Schema
 from whoosh.util.numeric import byte_to_length
-from whoosh.writing import SegmentWriter
 
 from sitegen.diagnostics import Diagnostic, error, warning
 from sitegen.parallel import ordered_map
@@ -66,6 +65,7 @@ from sitegen.search.analysis import (
     text_analyzer,
     words,
 )
+from sitegen.search.segment import BulkCodecMixin, BulkSegmentWriter
 from sitegen.slugs import slugify_name
 
 if TYPE_CHECKING:
@@ -182,23 +182,30 @@ class _MemoryLengthsReader(W3PerDocReader):  # type: ignore[misc]
                 self._readers[fieldname] = bytes(reader)
         return self._readers.get(fieldname)
 
-    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int | None:
-        """As Whoosh's (a length byte of 0 gives None), with each field's lengths decoded
-        once: writing a segment asks for one per posting."""
+    def field_lengths(self, fieldname: str) -> tuple[int | None, ...]:
+        """Every document's decoded length of one field (a length byte of 0 gives None), or
+        () if the segment has no lengths for it."""
         lengths = self._lengths.get(fieldname)
         if lengths is None:
             found = self._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
             lengths = self._lengths[fieldname] = () if found is None else tuple(
                 _LENGTHS[b] for b in found)
+        return lengths
+
+    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int | None:
+        """As Whoosh's (a length byte of 0 gives None), with each field's lengths decoded
+        once: writing a segment asks for one per posting."""
+        lengths = self.field_lengths(fieldname)
         if docnum > self._doccount:
             raise IndexError(f"Asked for docnum {docnum!r} of {self._doccount}")
         return lengths[docnum] if lengths else default
 
 
-class _StableCodec(W3Codec):  # type: ignore[misc]
+class _StableCodec(BulkCodecMixin, W3Codec):  # type: ignore[misc]
     """The default codec, except that a new segment gets a given id instead of a random one
-    (a fixed one for a fresh index) and field lengths are read from memory
-    (``_MemoryLengthsReader``)."""
+    (a fixed one for a fresh index), field lengths are read from memory
+    (``_MemoryLengthsReader``) and posting lists are written a block at a time
+    (``BulkCodecMixin``, for ``BulkSegmentWriter``)."""
 
     def __init__(self, segid: str = _SEGMENT_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -469,8 +476,7 @@ def _write_segment(ix: Any, index_dir: Path, names: Mapping[tuple[str, str], str
     # a name never used before: the old files are hard-linked into live output folders,
     # so no file of the cached index may ever be rewritten in place
     segid = uuid.uuid4().hex[:16]
-    writer = SegmentWriter(ix, _lk=False, codec=_StableCodec(segid), limitmb=256,
-                           compound=False)
+    writer = BulkSegmentWriter(ix, _lk=False, codec=_StableCodec(segid), compound=False)
     spelling: Counter[str] = Counter()
     try:
         for report in batch:
@@ -506,7 +512,7 @@ def build_index(reports: Iterable[Report], terms: Iterable[Term], dest: Path,
         ix = whoosh_index.create_in(str(dest), make_schema(), indexname=INDEX_NAME)
         # compound=False: assembling one compound file records file mtimes, which would make
         # the index differ between two builds of the same input.
-        writer = ix.writer(codec=_StableCodec(), procs=1, limitmb=256, compound=False)
+        writer = BulkSegmentWriter(ix, codec=_StableCodec(), compound=False)
         seen: set[str] = set()
         count = 0
         spelling: Counter[str] = Counter()
