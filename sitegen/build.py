@@ -28,7 +28,14 @@ from sitegen.config import SiteConfig
 from sitegen.diagnostics import Diagnostic, error, has_errors, sort_key
 from sitegen.entities import MentionFinder, MentionFix, check_mentions, load_registry
 from sitegen.files import OutputFile
-from sitegen.fingerprint import Fingerprints, combine, config_key, settings_key, site_totals
+from sitegen.fingerprint import (
+    Fingerprints,
+    combine,
+    config_key,
+    refs_current,
+    settings_key,
+    site_totals,
+)
 from sitegen.markdown import MarkdownTooComplex, render_markdown
 from sitegen.model import RenderedBody, StoredBody
 from sitegen.parallel import Background, in_background, ordered_map
@@ -431,30 +438,52 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
         if stage is not None:
             for job, rel in zip(work, paths, strict=True):
                 stage.claim(rel, job.url)
+        # Pages whose references are all unchanged in an unchanged structure (see
+        # sitegen.fingerprint) are linked here, without a context fingerprinted or a job
+        # completed; the others go to the workers.
+        refs_key = digest("page-refs", prints.structure(site.reports, site.registry, totals))
+        held_refs = _page_refs(store, refs_key) if stage is not None else {}
+        new_refs: dict[str, tuple[bytes, bytes]] = {}  # relpath -> (fingerprint, references)
+        current = prints.current(site.reports, terms) if held_refs else set()
+        todo_pages = []
+        for job, rel in zip(work, paths, strict=True):
+            prior, held = old.get(rel), held_refs.get(rel)
+            if stage is not None and prior is not None and held is not None and \
+                    held[0] == prior.fingerprint and refs_current(held[1], current) and \
+                    stage.link_claimed(rel, prior.matches):
+                records[rel] = prior
+                new_refs[rel] = held
+                stage.reused += 1
+                pages += 1
+                continue
+            todo_pages.append(job)
+        report("render", pages, len(work))
 
-        def page_task(job: render.PageJob) -> tuple[str, FileRecord | None, bool] | Diagnostic:
+        def page_task(job: render.PageJob) -> tuple[str, FileRecord | None, bool, bytes] | \
+                Diagnostic:
             """One page, in a worker: linked from the live output if made from the same
-            inputs, else rendered and written. Only (relpath, record, reused) comes back."""
+            inputs, else rendered and written. Only (relpath, record, reused, references)
+            comes back."""
             rel = slugs.output_relpath(job.url)
             job = job.complete()
-            base = prints.page(job.templates, job.context)
+            base, refs = prints.page_and_refs(job.templates, job.context)
             prior = old.get(rel)
             if stage is not None and prior is not None and prior.fingerprint == combine(
                     base, site_totals(totals, prior.site_fields)) and stage.link_claimed(
                     rel, prior.matches):
-                return rel, prior, True
+                return rel, prior, True, refs
             page = render.render_page(env, job, stage.write_claimed if stage else None)
             if isinstance(page, Diagnostic):
                 return page
             stat = page.written
             if stat is None:
-                return rel, None, False
+                return rel, None, False, refs
             fp = combine(base, site_totals(totals, page.site_fields))
             return rel, FileRecord(fp, stat.st_size, stat.st_mtime_ns, stat.st_ino,
-                                   page.site_fields), False
+                                   page.site_fields), False, refs
 
         seen: set[tuple[str, int | None, str]] = set()
-        for done in ordered_map(page_task, work, jobs, chunk=32):
+        for done in ordered_map(page_task, todo_pages, jobs, chunk=32):
             if isinstance(done, Diagnostic):
                 if render.diagnostic_key(done) not in seen:
                     seen.add(render.diagnostic_key(done))
@@ -462,9 +491,10 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                 continue
             pages += 1
             report("render", pages, len(work))
-            rel, record, was_reused = done
+            rel, record, was_reused, refs = done
             if record is not None and stage is not None:
                 records[rel] = record
+                new_refs[rel] = (record.fingerprint, refs)
                 if was_reused:
                     stage.reused += 1
                 else:
@@ -534,6 +564,8 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             _save(store, None, loaded)
             return result(False, _stats(site, docs, pages, None, len(todo)), site)
         stage.commit()
+        if store is not None:  # each entry holds its page's fingerprint: see _page_refs
+            store.put_memo(refs_key, new_refs)
         _save(store, records, loaded)
         timer.lap("swap")
     except (output.OutputError, OSError) as exc:
@@ -567,6 +599,21 @@ def _related(site: model.Site, store: BuildCache | None,
     if store is not None:
         store.put_memo(key, {url: [r.url for r in found] for url, found in related.items()})
     return related
+
+
+def _page_refs(store: BuildCache | None, key: bytes) -> dict[str, tuple[bytes, bytes]]:
+    """The last build's pages for this structure: relpath -> (fingerprint, references).
+    An entry counts only where its fingerprint is the page's file record's, so entries
+    stored by a build that failed before its swap are never trusted."""
+    if store is None:
+        return {}
+    with contextlib.suppress(CacheCorrupt, sqlite3.Error):
+        held = store.get_memo([key]).get(key)
+        if isinstance(held, dict) and all(
+                isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], bytes)
+                and isinstance(v[1], bytes) for v in held.values()):
+            return held
+    return {}
 
 
 def _static_weight_keys(site: model.Site, index_keys: Mapping[str, str]) -> dict[str, bytes]:

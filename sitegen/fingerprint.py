@@ -15,6 +15,13 @@ Sets are pickled sorted, so a fingerprint does not depend on the process's hash 
 site-wide totals a template may read (``site.report_count``, ``site.actors``,
 ``site.locations``) are left out: ``render`` records which of them each page read, and
 ``site_totals`` hashes just those.
+
+A page's *references* are the keys of the reports and terms its fingerprint substituted
+(``page_and_refs``). Everything else in a page's context follows from the site's
+*structure* (``structure``: the settings, the registry, the totals and every report but its
+body). So while the structure stays the same, a page whose references are all still keys of
+this build's reports and terms (``refs_current``) has the fingerprint it had: an edit to one
+report's body need not fingerprint, let alone render, the pages that do not show it.
 """
 
 from __future__ import annotations
@@ -92,6 +99,27 @@ class Fingerprints:
         """The fingerprint of a page rendered from ``templates`` with ``context``."""
         return _hash(self._settings, "\0".join(templates).encode(), self._pickle(context))
 
+    def page_and_refs(self, templates: Sequence[str], context: object) -> tuple[bytes, bytes]:
+        """``page`` and the page's references: the keys of the reports and terms in its
+        context, distinct and sorted, joined (``refs_current`` reads them)."""
+        refs: list[bytes] = []
+        buffer = io.BytesIO()
+        _Pickler(buffer, self, None, refs).dump(context)
+        fp = _hash(self._settings, "\0".join(templates).encode(), buffer.getvalue())
+        return fp, b"".join(sorted(set(refs)))
+
+    def structure(self, reports: Sequence[Report], registry: object,
+                  totals: Mapping[str, object]) -> bytes:
+        """The site's structure (see the module doc): the settings, the registry, every
+        site-wide total, and each report, in order, with all its fields but its body."""
+        rows = [tuple(getattr(r, name) for name in _REPORT_FIELDS) for r in reports]
+        return _hash(b"S", self._settings, self._pickle((registry, rows)),
+                     site_totals(totals, sorted(totals)))
+
+    def current(self, reports: Sequence[Report], terms: Sequence[Term]) -> set[bytes]:
+        """The keys of this build's reports and terms, for ``refs_current``."""
+        return {*map(self.report, reports), *map(self.term, terms)}
+
     def of(self, *values: object) -> bytes:
         """The fingerprint of any model values (reports and terms by key, as for pages)."""
         return _hash(*(self._pickle(v) for v in values))
@@ -104,6 +132,15 @@ class Fingerprints:
         buffer = io.BytesIO()
         _Pickler(buffer, self, top).dump(value)
         return buffer.getvalue()
+
+
+_KEY_SIZE = 16  # bytes of a report's or term's key (_hash)
+_REPORT_FIELDS = tuple(f.name for f in dataclasses.fields(Report) if f.name != "body")
+
+
+def refs_current(refs: bytes, current: set[bytes]) -> bool:
+    """Whether every reference in ``refs`` (from ``page_and_refs``) is in ``current``."""
+    return all(refs[i:i + _KEY_SIZE] in current for i in range(0, len(refs), _KEY_SIZE))
 
 
 def _ref(*key: object) -> None:
@@ -125,19 +162,27 @@ class _Pickler(pickle.Pickler):
     for every string and number). Sets are pickled in iteration order, so contexts hold
     none (a set of strings would change its fingerprint with the hash seed)."""
 
-    def __init__(self, file: io.BytesIO, prints: Fingerprints, top: object) -> None:
+    def __init__(self, file: io.BytesIO, prints: Fingerprints, top: object,
+                 refs: list[bytes] | None = None) -> None:
         super().__init__(file, protocol=5)
         self._prints = prints
         self._top = top
+        self._refs = refs  # collects the keys substituted, if given
 
     def reducer_override(self, obj: Any) -> Any:
         cls = type(obj)
         if cls is Report:
-            return _ref, ("R", self._prints.report(obj))
+            key = self._prints.report(obj)
+            if self._refs is not None:
+                self._refs.append(key)
+            return _ref, ("R", key)
         if cls is Term and obj is not self._top:
-            return _ref, ("T", self._prints.term(obj))
+            key = self._prints.term(obj)
+            if self._refs is not None:
+                self._refs.append(key)
+            return _ref, ("T", key)
         if cls is MappingProxyType:
-            return MappingProxyType, (dict(obj),)
+            return _fields, ("mappingproxy", dict(obj))  # its class cannot be pickled
         if cls.__name__ == "SiteView":  # see site_totals
             return _ref, ("site",)
         names = _FIELD_NAMES.get(cls)

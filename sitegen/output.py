@@ -69,6 +69,18 @@ def safe_relpath(relpath: str) -> PurePosixPath | None:
     return path
 
 
+def _posix_relpath(relpath: str) -> str | None:
+    """``safe_relpath(relpath)`` as a string; a path already in normal form (the usual
+    case) is checked without building a path object."""
+    if relpath and "\\" not in relpath and "\x00" not in relpath and relpath[0] != "/" \
+            and relpath[-1] != "/":
+        parts = relpath.split("/")
+        if "" not in parts and "." not in parts and ".." not in parts:
+            return relpath
+    rel = safe_relpath(relpath)
+    return None if rel is None else rel.as_posix()
+
+
 class Staging:
     """A staging folder beside ``output`` that becomes ``output`` on commit."""
 
@@ -120,7 +132,11 @@ class Staging:
 
     def claim(self, relpath: str, origin: str) -> None:
         """Reserve ``relpath`` for ``write_claimed`` or ``link_claimed``."""
-        self._claim(relpath, origin)
+        key = _posix_relpath(relpath)
+        if key is None or key in self.written:
+            self._claim(relpath, origin)  # raises, saying why
+            return
+        self.written[key] = origin
 
     def _claimed(self, relpath: str) -> Path:
         rel = safe_relpath(relpath)
@@ -140,13 +156,13 @@ class Staging:
         return target.stat()
 
     def _unchanged_live(self, relpath: str, unchanged: Callable[[os.stat_result], bool],
-                        ) -> tuple[Path, os.stat_result] | None:
+                        ) -> tuple[str, os.stat_result] | None:
         """The live output's regular file at ``relpath`` and its stat, if ``unchanged(its
-        stat)``."""
-        rel = safe_relpath(relpath)
+        stat)``. (Strings, not paths: a build asks this of every page.)"""
+        rel = _posix_relpath(relpath)
         if rel is None:
             return None
-        live = self.output.joinpath(*rel.parts)
+        live = f"{self.output}/{rel}"
         try:
             stat = os.lstat(live)
         except OSError:
@@ -159,7 +175,10 @@ class Staging:
         if found is None:
             return False
         live, live_stat = found
-        target = self._claimed(relpath)
+        rel = _posix_relpath(relpath)
+        if rel is None or rel not in self.written:
+            raise OutputError(f"{relpath!r} was not claimed in the staging folder")
+        target = f"{self.path}/{rel}"
         if self.recycled:
             try:
                 mine = os.lstat(target)
@@ -168,12 +187,12 @@ class Staging:
             else:
                 if (mine.st_ino, mine.st_dev) == (live_stat.st_ino, live_stat.st_dev):
                     return True  # the spare already holds this very file
-                _remove(target)
+                _remove(Path(target))
         try:
             try:
                 os.link(live, target)
             except (FileNotFoundError, NotADirectoryError):
-                _make_folder(self.path, target.parent)
+                _make_folder(self.path, Path(target).parent)
                 os.link(live, target)
         except OSError:  # another filesystem, or links not allowed: write it after all
             return False

@@ -495,3 +495,65 @@ def test_an_edit_updates_the_static_postings_of_its_terms_only(
     run(root)
     assert len(full) == 1  # new doc ids: made afresh
     assert snapshot(root / "output") == cold(root, tmp_path)
+
+
+def test_an_edit_fingerprints_only_the_pages_that_show_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the site's structure unchanged (a body edit), a page whose references (reports
+    and terms) all kept their keys is linked without being fingerprinted; a change of
+    structure (a title) fingerprints every page again. Either way the output is a cold
+    build's."""
+    from sitegen.fingerprint import Fingerprints
+
+    seen: list[str] = []
+    original = Fingerprints.page_and_refs
+
+    def counting(self: Fingerprints, templates: Any, context: Any) -> tuple[bytes, bytes]:
+        seen.append(context.page_url)
+        return original(self, templates, context)
+
+    monkeypatch.setattr(Fingerprints, "page_and_refs", counting)
+    root = copy_sample(tmp_path / "site")
+    first = run(root)
+    assert len(seen) == first.stats.pages
+    seen.clear()
+    edit_body(root)
+    edited = run(root)
+    fingerprinted = list(seen)
+    assert 0 < len(fingerprinted) < edited.stats.pages / 3
+    assert snapshot(root / "output") == cold(root, tmp_path)
+    # the edited report's own page is among them
+    assert [u for u in fingerprinted if u.startswith("reports/") and "zebrafinch" in (
+        root / "output" / u / "index.html").read_text(encoding="utf-8")]
+    seen.clear()
+    path = reports(root)[4]
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("\ntitle: ", "\ntitle: Retitled ", 1), encoding="utf-8")
+    retitled = run(root)
+    assert len(seen) == retitled.stats.pages
+    assert snapshot(root / "output") == cold(root, tmp_path)
+
+
+def test_a_page_refs_entry_that_disagrees_with_the_file_record_is_not_trusted(
+        tmp_path: Path) -> None:
+    """The page references are stored with each page's fingerprint; an entry whose
+    fingerprint is not the page's file record (left by a build that stopped before its
+    swap, say) makes the page go through the workers, never a blind link."""
+    root = copy_sample(tmp_path / "site")
+    run(root)
+    db = sqlite3.connect(root / ".sitegen-cache" / DB_NAME)
+    from sitegen.cache import dumps, loads
+    [(key, value)] = [(k, v) for k, v in db.execute("SELECT key, value FROM memo")
+                      if isinstance(loads(v), dict) and all(
+                          isinstance(x, tuple) and len(x) == 2 for x in loads(v).values())
+                      and any(str(u).endswith("index.html") for u in loads(v))]
+    refs = loads(value)
+    # no references at all (so every page would pass) under fingerprints of no page
+    forged = dict.fromkeys(refs, (b"\0" * 16, b""))
+    db.execute("UPDATE memo SET value = ? WHERE key = ?", (dumps(forged), key))
+    db.commit()
+    db.close()
+    edit_body(root)
+    result = run(root)
+    assert snapshot(root / "output") == cold(root, tmp_path)
+    assert result.stats.reused > 0
