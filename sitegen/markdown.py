@@ -26,7 +26,8 @@ from typing import Any
 import markdown as md
 import nh3
 from markdown.extensions.smarty import SmartyExtension
-from markdown.treeprocessors import Treeprocessor
+from markdown.extensions import Extension
+from markdown.treeprocessors import InlineProcessor, Treeprocessor
 from markdown.util import AtomicString
 
 from sitegen.model import Heading, RenderedBody
@@ -132,6 +133,61 @@ class FastSmartyExtension(SmartyExtension):  # type: ignore[misc]
 
 
 
+# A character each of Python-Markdown's inline patterns needs somewhere in a text to match
+# there (read off their regular expressions: Python-Markdown 3.x, extra's footnotes).
+# Patterns not named here are tried on every text.
+_TRIGGERS = {
+    "backtick": "`", "escape": "\\", "footnote": "[", "reference": "[", "link": "[",
+    "image_link": "!", "image_reference": "!", "short_reference": "[", "short_image_ref": "!",
+    "autolink": "<", "automail": "<", "linebreak": "\n", "html": "<", "entity": "&",
+}
+
+
+class _PrefilteredInline(InlineProcessor):  # type: ignore[misc]
+    """Python-Markdown's inline pass, skipping a pattern on a text that lacks the character
+    it needs to match (``_TRIGGERS``): a report's plain sentences go through a few of the
+    patterns instead of all of them. A skipped pattern is one that would not have matched,
+    so the result is the stock pass's (a test compares them on generated Markdown)."""
+
+    def _InlineProcessor__handleInline(self, data: str, patternIndex: int = 0) -> str:  # noqa: N802, N803
+        if isinstance(data, AtomicString):
+            return data
+        patterns = self.inlinePatterns
+        triggers = self._triggers()
+        apply = self._InlineProcessor__applyPattern
+        start = 0
+        index = patternIndex
+        count = len(patterns)
+        while index < count:
+            needed = triggers[index]
+            if needed is not None and needed not in data:
+                index += 1
+                start = 0
+                continue
+            data, matched, start = apply(patterns[index], data, index, start)
+            if not matched:
+                index += 1
+        return data
+
+    def _triggers(self) -> list[str | None]:
+        """Each pattern's character, in the registry's order (looked up once per parser:
+        the registry is fixed once the extensions are loaded)."""
+        held: list[str | None] | None = getattr(self, "_held_triggers", None)
+        registry = self.inlinePatterns
+        if held is None or len(held) != len(registry):
+            names = {id(pattern): name for name, pattern in registry._data.items()}
+            held = [_TRIGGERS.get(names[id(registry[i])]) for i in range(len(registry))]
+            self._held_triggers = held
+        return held
+
+
+class PrefilteredInlineExtension(Extension):  # type: ignore[misc]
+    """Registers ``_PrefilteredInline`` in place of the stock inline pass."""
+
+    def extendMarkdown(self, parser: md.Markdown) -> None:  # noqa: N802
+        parser.treeprocessors.register(_PrefilteredInline(parser), "inline", 20)
+
+
 def _toc_slug(value: str, separator: str) -> str:
     return slugify_name(value)
 
@@ -143,8 +199,8 @@ def _parser() -> md.Markdown:
     parser: md.Markdown | None = getattr(_PARSERS, "parser", None)
     if parser is None:
         parser = md.Markdown(
-            extensions=[FastSmartyExtension() if name == "smarty" else name
-                        for name in EXTENSIONS],
+            extensions=[*(FastSmartyExtension() if name == "smarty" else name
+                          for name in EXTENSIONS), PrefilteredInlineExtension()],
             extension_configs={"toc": {"slugify": _toc_slug, "toc_depth": "1-4"},
                                "footnotes": {"BACKLINK_TEXT": "↩"}},
             output_format="html",
