@@ -25,8 +25,8 @@ from typing import Any
 
 import markdown as md
 import nh3
-from markdown.extensions.smarty import SmartyExtension
 from markdown.extensions import Extension
+from markdown.extensions.smarty import SmartyExtension
 from markdown.treeprocessors import InlineProcessor, Treeprocessor
 from markdown.util import AtomicString
 
@@ -149,9 +149,10 @@ class _PrefilteredInline(InlineProcessor):  # type: ignore[misc]
     patterns instead of all of them. A skipped pattern is one that would not have matched,
     so the result is the stock pass's (a test compares them on generated Markdown)."""
 
-    def _InlineProcessor__handleInline(self, data: str, patternIndex: int = 0) -> str:  # noqa: N802, N803
+    def _InlineProcessor__handleInline(self, data: str, patternIndex: int = 0) -> str:
         if isinstance(data, AtomicString):
-            return data
+            atomic: str = data  # returned as it is, as the stock pass does
+            return atomic
         patterns = self.inlinePatterns
         triggers = self._triggers()
         apply = self._InlineProcessor__applyPattern
@@ -184,7 +185,7 @@ class _PrefilteredInline(InlineProcessor):  # type: ignore[misc]
 class PrefilteredInlineExtension(Extension):  # type: ignore[misc]
     """Registers ``_PrefilteredInline`` in place of the stock inline pass."""
 
-    def extendMarkdown(self, parser: md.Markdown) -> None:  # noqa: N802
+    def extendMarkdown(self, parser: md.Markdown) -> None:
         parser.treeprocessors.register(_PrefilteredInline(parser), "inline", 20)
 
 
