@@ -213,10 +213,11 @@ def term_spans(text: str, terms: frozenset[str]) -> list[tuple[int, int]]:
     return [m.span() for m in _token_re(text).finditer(text) if m.group() in wanted]
 
 
-def positions(text: str) -> dict[str, list[int]]:
+def positions(text: str, words: set[str] | None = None) -> dict[str, list[int]]:
     """term -> its positions in ``text``, numbered as ``TextAnalyzer`` numbers them when
     indexing (stop words removed; the first kept token keeps its place and later ones count
-    on from it), without Whoosh's token objects. A test keeps the two in step."""
+    on from it), without Whoosh's token objects. A test keeps the two in step. With
+    ``words``, each kept token's unstemmed word (as ``words`` gives it) is added to it."""
     found: dict[str, list[int]] = {}
     kept = -1
     to_word, to_stem = _word, stem
@@ -224,6 +225,8 @@ def positions(text: str) -> dict[str, list[int]]:
         word = to_word(raw)
         if word is None:
             continue
+        if words is not None:
+            words.add(word)
         kept = pos if kept < 0 else kept + 1
         term = to_stem(word)
         held = found.get(term)
@@ -240,12 +243,23 @@ def words(text: str) -> list[str]:
 
 
 def positions_value(poses: list[int]) -> bytes:
-    """Whoosh's ``Positions.encode(poses)``: the count, then the pickled deltas. Not
-    memoised: a Whoosh block pickles its values together, and pickle writes an object it
-    has seen before as a back-reference, which would change the block's bytes."""
-    deltas = poses if len(poses) == 1 else [poses[0], *map(sub, poses[1:], poses)]
-    encoded: bytes = pack_uint(len(poses)) + pickle.dumps(deltas, 2)
-    return encoded
+    """Whoosh's ``Positions.encode(poses)``: the count, then the pickled deltas. The
+    pickles are memoised by their deltas, but each value is a new object (count + pickle):
+    a Whoosh block pickles its values together, and pickle writes an object it has seen
+    before as a back-reference, which would change the block's bytes."""
+    n = len(poses)
+    key: int | tuple[int, ...] = poses[0] if n == 1 else (poses[0], *map(sub, poses[1:], poses))
+    held = _DELTAS.get(key)
+    if held is None:
+        held = pickle.dumps(poses if n == 1 else list(key), 2)  # type: ignore[arg-type]
+        if len(_DELTAS) < _DELTAS_HELD:
+            _DELTAS[key] = held
+    value: bytes = pack_uint(n) + held
+    return value
+
+
+_DELTAS: dict[int | tuple[int, ...], bytes] = {}  # deltas -> their pickle
+_DELTAS_HELD = 1 << 16
 
 
 class TextTokenizer(RegexTokenizer):  # type: ignore[misc]

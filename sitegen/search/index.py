@@ -279,8 +279,6 @@ def _document(report: Report, names: Mapping[tuple[str, str], str]) -> dict[str,
     locations_text = "\n".join(names.get(("location", r.slug), r.name)
                                for r in report.locations)
     source = report.source_name or ""
-    spell = words("\n".join((report.title, report.summary, body, actors_text, locations_text,
-                             source, " ".join(report.tags))))
     doc = {
         "url": report.url,
         "title": report.title,
@@ -298,7 +296,6 @@ def _document(report: Report, names: Mapping[tuple[str, str], str]) -> dict[str,
         "source": source,
         "tags": SLUG_SEPARATOR.join(slugify_name(t) for t in report.tags if t.strip()),
         "tags_text": "\n".join(report.tags),
-        "spell": sorted({w for w in spell if len(w) >= 3 and w.isalpha()}),  # not indexed
     }
     if source.strip():
         doc["source_id"] = slugify_name(source)
@@ -367,11 +364,21 @@ def load_spelling(index_dir: Path, segment_ids: Iterable[str]) -> dict[str, int]
     return dict(total)
 
 
+_SPELLING_FIELDS = ("title", "summary", "body", "actors_text", "locations_text", "source",
+                    "tags_text")
+
+
 def _add(writer: Any, report: Report, names: Mapping[tuple[str, str], str], key: str,
          spelling: Counter[str]) -> None:
+    """Index one report, and count the words "did you mean" may suggest: the folded,
+    unstemmed words of its text fields (three letters or more, letters only), which the
+    bulk writer collects as it analyses them."""
     doc = _document(report, names)
-    spelling.update(doc.pop("spell"))
     writer.add_document(**doc, key=key)
+    found = getattr(writer, "last_words", None)
+    if found is None:  # Whoosh's own writer (tests compare the two)
+        found = set(words("\n".join(doc.get(f) or "" for f in _SPELLING_FIELDS)))
+    spelling.update({w for w in found if len(w) >= 3 and w.isalpha()})
 
 
 def chunk_size(reports: int) -> int:

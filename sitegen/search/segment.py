@@ -106,6 +106,7 @@ class BulkSegmentWriter(SegmentWriter):  # type: ignore[misc]
         fieldnames = sorted(name for name in fields if not name.startswith("_"))
         self._check_fields(schema, fieldnames)
         perdocwriter.start_doc(docnum)
+        words: set[str] = set()
         try:
             for fieldname in fieldnames:
                 value = fields.get(fieldname)
@@ -118,7 +119,7 @@ class BulkSegmentWriter(SegmentWriter):  # type: ignore[misc]
                     terms = self._terms.setdefault(fieldname, {})
                     if self._is_fast(fieldname, field) and isinstance(value, str):
                         length = self._add_positions(terms, docnum, value,
-                                                     field.format.field_boost, boost)
+                                                     field.format.field_boost, boost, words)
                     else:
                         length = self._add_items(terms, docnum, field.index(value), boost)
                     if not field.scorable:
@@ -134,14 +135,15 @@ class BulkSegmentWriter(SegmentWriter):  # type: ignore[misc]
             perdocwriter.cancel_doc()
             raise
         perdocwriter.finish_doc()
+        self.last_words = words
         self._added = True
         self.docnum += 1
 
     @staticmethod
     def _add_positions(terms: dict[str, _Term], docnum: int, text: str,
-                       field_boost: float, boost: float) -> int:
+                       field_boost: float, boost: float, words: set[str]) -> int:
         length = 0
-        for term, poses in positions(text).items():
+        for term, poses in positions(text, words).items():
             held = terms.get(term)
             if held is None:
                 held = terms[term] = _Term()
