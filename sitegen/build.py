@@ -723,7 +723,7 @@ def _static_weights(site: model.Site, index_keys: Mapping[str, str],
     order = doc_order(site.reports)
     missing = [r for r in order if not isinstance(known.get(keys[r.url]), dict)]
     weigh = functools.partial(report_weights, terms=term_lookup(site.actors, site.locations),
-                              analyze=analyze)
+                              analyze=analyze, names={})
     computed = ordered_map(weigh, missing, jobs)
     for report in order:
         found = known.pop(keys[report.url], None)

@@ -65,7 +65,7 @@ from sitegen.search.analysis import (
     text_analyzer,
     words,
 )
-from sitegen.search.segment import BulkCodecMixin, BulkSegmentWriter
+from sitegen.search.segment import BulkSegmentWriter
 from sitegen.slugs import slugify_name
 
 if TYPE_CHECKING:
@@ -201,11 +201,10 @@ class _MemoryLengthsReader(W3PerDocReader):  # type: ignore[misc]
         return lengths[docnum] if lengths else default
 
 
-class _StableCodec(BulkCodecMixin, W3Codec):  # type: ignore[misc]
+class _StableCodec(W3Codec):  # type: ignore[misc]
     """The default codec, except that a new segment gets a given id instead of a random one
-    (a fixed one for a fresh index), field lengths are read from memory
-    (``_MemoryLengthsReader``) and posting lists are written a block at a time
-    (``BulkCodecMixin``, for ``BulkSegmentWriter``)."""
+    (a fixed one for a fresh index) and field lengths are read from memory
+    (``_MemoryLengthsReader``)."""
 
     def __init__(self, segid: str = _SEGMENT_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)

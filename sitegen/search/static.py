@@ -214,10 +214,13 @@ def term_lookup(actors: Sequence[Term], locations: Sequence[Term]) -> dict[tuple
 
 
 def report_weights(
-    report: Report, terms: Mapping[tuple[str, str], Term], analyze: Analyzer
+    report: Report, terms: Mapping[tuple[str, str], Term], analyze: Analyzer,
+    names: dict[tuple[str, str, str], frozenset[str]] | None = None,
 ) -> dict[str, int]:
     """Map each analysed term of ``report`` to its integer weight: a pure function of the
-    report and the names and spellings of its actors and locations."""
+    report and the names and spellings of its actors and locations. ``names``, if given,
+    memoises each linked term's analysed names across calls with the same ``terms`` and
+    ``analyze`` (the same names give the same set)."""
     counts: dict[str, Counter[str]] = {
         "title": Counter(analyze(report.title)),
         "summary": Counter(analyze(report.summary)),
@@ -229,7 +232,13 @@ def report_weights(
     for ref in report.terms:
         # Each linked term counts once per word, whichever of its spellings has the word,
         # so "Kataib Hezbollah" is also found as "Kata'ib Hizbullah".
-        counts["names"].update(set(_name_terms(ref, terms, analyze)))
+        key = (ref.kind, ref.slug, ref.name)
+        found = None if names is None else names.get(key)
+        if found is None:
+            found = frozenset(_name_terms(ref, terms, analyze))
+            if names is not None:
+                names[key] = found
+        counts["names"].update(found)
 
     total: dict[str, float] = {}
     for field, counter in counts.items():
