@@ -428,12 +428,6 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
         if stage is not None:
             index_args = (site.reports, terms, index_keys, stage.subdir(config.search_dir),
                           store.index_dir if store is not None else None)
-            if jobs > 1:
-                # Whoosh indexing is single-threaded: it runs in a forked process beside
-                # the page workers, writing its segments itself. Its own segment writers
-                # would only share the same cores with them (measured at 10,000 reports:
-                # the same wall time, and 100 MiB more for the process tree).
-                pending = in_background(_index, *index_args, 1)
         paths.extend(slugs.output_relpath(job.url) for job in work)
         if stage is not None:
             for job, rel in zip(work, paths, strict=True):
@@ -499,6 +493,11 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                     stage.reused += 1
                 else:
                     stage.bytes_written += record.size
+        if stage is not None and jobs > 1:
+            # The Whoosh index is written in a forked process once the page workers are
+            # done, its segments side by side in writers of its own, while this process
+            # makes the feeds and the static search index.
+            pending = in_background(_index, *index_args, jobs)
         timer.lap("render")
         old_urls = {doc.path: doc.meta.aliases for doc in docs}
         aliases = {r.url: old_urls.get(r.source, ()) for r in site.reports}
