@@ -952,11 +952,12 @@ def targets(res: Results, n: int) -> list[str]:
             "contents and word count; pages, feeds and the index read a body when they "
             "need it; feeds, exports and search files are made and written one at a time), "
             "but the `Site` model, the page jobs and file records, the static index's "
-            "postings and the Whoosh segment writer's posting buffer are held whole. "
-            f"With {res.jobs} jobs, the forked page workers and the background process "
-            "that writes the Whoosh index run at the same time as the main process; each "
-            "holds what it touched of the model (reference counts dirty the pages it shares "
-            "with its parent) and its own buffers, hence the larger process-tree figure.")
+            "postings and the Whoosh segment's postings are held whole. "
+            f"With {res.jobs} jobs, the forked page workers run beside the main process, "
+            "and after them the background process that writes the Whoosh index with its "
+            "own segment writers; each holds what it touched of the model (reference "
+            "counts dirty the pages it shares with its parent) and its own buffers, hence "
+            "the larger process-tree figure.")
     if s and not (s["p50"] <= 10 and s["p99"] <= 30):
         kinds = {k: v for k, v in s["kinds"].items() if not k.startswith("(")}
         slow = sorted(kinds.items(), key=lambda kv: -kv[1]["p99"])[:3]
@@ -1008,8 +1009,9 @@ def stage_table(res: Results) -> list[str]:
                "jobs=N)` in a fresh child process on the unedited corpus, no output and no "
                "cache. With several jobs the \"markdown\" and \"render\" stages are spread over "
                "forked worker processes, and stages can overlap (today the Whoosh index is "
-               "written by a background process while the pages render, so its row is only "
-               "the wait left after the other stages); the `jobs=1` column is each stage's "
+               "written by a background process, with segment writers of its own, while "
+               "the main process makes the feeds and the static search index, so its row "
+               "is only the wait left after those); the `jobs=1` column is each stage's "
                "own cost in one process.")
     return out
 
