@@ -169,18 +169,18 @@ class _Pickler(pickle.Pickler):
         self._top = top
         self._refs = refs  # collects the keys substituted, if given
 
+    def _substitute(self, kind: str, key: bytes) -> Any:
+        """A report or term pickled as its key (noted among the references, if kept)."""
+        if self._refs is not None:
+            self._refs.append(key)
+        return _ref, (kind, key)
+
     def reducer_override(self, obj: Any) -> Any:
         cls = type(obj)
         if cls is Report:
-            key = self._prints.report(obj)
-            if self._refs is not None:
-                self._refs.append(key)
-            return _ref, ("R", key)
+            return self._substitute("R", self._prints.report(obj))
         if cls is Term and obj is not self._top:
-            key = self._prints.term(obj)
-            if self._refs is not None:
-                self._refs.append(key)
-            return _ref, ("T", key)
+            return self._substitute("T", self._prints.term(obj))
         if cls is MappingProxyType:
             return _fields, ("mappingproxy", dict(obj))  # its class cannot be pickled
         if cls.__name__ == "SiteView":  # see site_totals

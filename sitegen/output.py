@@ -138,16 +138,17 @@ class Staging:
             return
         self.written[key] = origin
 
-    def _claimed(self, relpath: str) -> Path:
-        rel = safe_relpath(relpath)
-        if rel is None or rel.as_posix() not in self.written:
+    def _claimed(self, relpath: str) -> str:
+        """The staging path of a claimed ``relpath`` (a string: asked of every page)."""
+        rel = _posix_relpath(relpath)
+        if rel is None or rel not in self.written:
             raise OutputError(f"{relpath!r} was not claimed in the staging folder")
-        return self.path.joinpath(*rel.parts)
+        return f"{self.path}/{rel}"
 
     def write_claimed(self, file: OutputFile) -> os.stat_result:
         """Write a file whose path was claimed. It changes nothing in this object, so forked
         workers may call it (the parent counts the bytes from the returned stat)."""
-        target = self._claimed(file.relpath)
+        target = Path(self._claimed(file.relpath))
         try:
             _write_new(target, file.data)
         except (FileNotFoundError, NotADirectoryError):
@@ -175,10 +176,7 @@ class Staging:
         if found is None:
             return False
         live, live_stat = found
-        rel = _posix_relpath(relpath)
-        if rel is None or rel not in self.written:
-            raise OutputError(f"{relpath!r} was not claimed in the staging folder")
-        target = f"{self.path}/{rel}"
+        target = self._claimed(relpath)
         if self.recycled:
             try:
                 mine = os.lstat(target)
