@@ -38,10 +38,10 @@ from sitegen.fingerprint import (
 )
 from sitegen.markdown import MarkdownTooComplex, render_markdown
 from sitegen.model import RenderedBody, StoredBody
-from sitegen.parallel import Background, in_background, ordered_map
+from sitegen.parallel import Background, Standby, in_background, ordered_map
 from sitegen.related import related_reports
 from sitegen.search.analysis import analyze
-from sitegen.search.index import IndexStats, build_index, doc_keys, update_index
+from sitegen.search.index import IndexStats, IndexUpdate, build_index, doc_keys, update_index
 from sitegen.search.static import (
     build_static_index,
     doc_order,
@@ -53,6 +53,11 @@ from sitegen.search.static import (
 from sitegen.themes import builtin_theme, theme_chain
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+_PendingIndex = IndexUpdate | Background[IndexStats]  # the search index, written beside the build
+# Page workers are replaced by new forks after this many chunks of 32 pages: each page copies
+# the pages of the model it touches (reference counts), and a worker that lived through the
+# whole render held 110 MiB at 10,000 reports, against 20 after its first chunk.
+RENEW_PAGE_WORKERS = 16
 GC_THRESHOLD = 50_000  # allocations between young-generation collections during a build
 _TEXTS_PART = 1 << 20  # characters of static-search posting texts per cache entry
 
@@ -95,7 +100,7 @@ def _noop(stage: str, done: int, total: int) -> None:
     return None
 
 
-def _settle(pending: Background[IndexStats] | None) -> None:
+def _settle(pending: _PendingIndex | None) -> None:
     """Wait for a background index before its staging folder is deleted; its result no
     longer matters."""
     if pending is not None:
@@ -177,6 +182,8 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
     if has_errors(diags):
         return result(False)
     store: BuildCache | None = None
+    # the search index's writers: forked now, while this process is small (see Standby)
+    standby = Standby(jobs if write and use_cache else 1)
     if write and use_cache:
         store, found = BuildCache.open(config.cache_path, config.root)
         diags += found
@@ -191,7 +198,8 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
         for attempt in (1, 2, 3):
             try:
                 return _build(config, chain, store, diags, fixes, timer, result,
-                              strict=strict, write=write, report=report, now=now, jobs=jobs)
+                              strict=strict, write=write, report=report, now=now, jobs=jobs,
+                              standby=standby)
             except CacheCorrupt as exc:  # a stored body failed its checks in some stage
                 if store is None or attempt == 3:
                     raise
@@ -204,6 +212,7 @@ def build(config: SiteConfig, *, strict: bool = False, write: bool = True,
                     diags += found
         raise AssertionError("unreachable")
     finally:
+        standby.close()
         gc.set_threshold(*thresholds)
         if jobs > 1:
             gc.unfreeze()  # see _fork_friendly
@@ -291,7 +300,7 @@ def _fork_friendly(jobs: int) -> None:
 def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
            diags: list[Diagnostic], fixes: list[MentionFix], timer: _Timer,
            result: Callable[..., BuildResult], *, strict: bool, write: bool, report: Progress,
-           now: datetime | None, jobs: int) -> BuildResult:
+           now: datetime | None, jobs: int, standby: Standby) -> BuildResult:
     loaded, store, settings = _load(config, store, diags)
     _fork_friendly(jobs)
     registry, found = load_registry(config.content_path)
@@ -367,7 +376,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
     totals = render.site_totals(view)
     records: dict[str, FileRecord] = {}
     stage: output.Staging | None = None
-    pending: Background[IndexStats] | None = None  # the index, when written in the background
+    pending: _PendingIndex | None = None  # the index, when written in the background
     pages = 0
     paths: list[str] = []
 
@@ -477,7 +486,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                                    page.site_fields), False, refs
 
         seen: set[tuple[str, int | None, str]] = set()
-        for done in ordered_map(page_task, todo_pages, jobs, chunk=32):
+        for done in ordered_map(page_task, todo_pages, jobs, chunk=32, renew=RENEW_PAGE_WORKERS):
             if isinstance(done, Diagnostic):
                 if render.diagnostic_key(done) not in seen:
                     seen.add(render.diagnostic_key(done))
@@ -494,10 +503,10 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                 else:
                     stage.bytes_written += record.size
         if stage is not None and jobs > 1:
-            # The Whoosh index is written in a forked process once the page workers are
-            # done, its segments side by side in writers of its own, while this process
-            # makes the feeds and the static search index.
-            pending = in_background(_index, *index_args, jobs)
+            # Once the page workers are done, the Whoosh index's new segments are written
+            # side by side by the standby workers, sent their documents by a thread of
+            # this process, while it makes the feeds and the static search index.
+            pending = _start_index(*index_args, standby)
         timer.lap("render")
         old_urls = {doc.path: doc.meta.aliases for doc in docs}
         aliases = {r.url: old_urls.get(r.source, ()) for r in site.reports}
@@ -741,6 +750,18 @@ def _index(reports: Sequence[model.Report], terms: Sequence[model.Term],
         with contextlib.suppress(LockError):
             return update_index(reports, terms, keys, cached, dest, jobs)
     return build_index(reports, terms, dest, keys)
+
+
+def _start_index(reports: Sequence[model.Report], terms: Sequence[model.Term],
+                 keys: dict[str, str], dest: Path, cached: Path | None,
+                 standby: Standby) -> _PendingIndex:
+    """``_index`` started beside this process: the cached index updated by the ``standby``
+    workers, which are sent the documents and so copy none of this process's pages; or,
+    with no cached index to update, a fresh one written in a forked process."""
+    if cached is not None:
+        with contextlib.suppress(LockError):
+            return IndexUpdate(reports, terms, keys, cached, dest, standby)
+    return in_background(build_index, reports, terms, dest, keys)
 
 
 def _save(store: BuildCache | None, files: dict[str, FileRecord] | None,

@@ -4,14 +4,21 @@ Workers are forked, so they inherit the function and the items (the frozen site 
 compiled Jinja environment) without pickling them; only results travel back, in input order,
 which makes a parallel build byte-identical to a serial one. Where ``fork`` is unavailable, or
 for small inputs, it is a plain ``map``.
+
+``Standby`` is the other kind: workers forked at the start of a build, while the process is
+small, and sent their items later, for a stage that runs beside the build and would otherwise
+copy every page of the model it touches (the search index).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from multiprocessing.pool import AsyncResult
 from typing import Any, Generic, TypeVar
 
@@ -30,8 +37,11 @@ def default_jobs() -> int:
 
 
 def ordered_map(func: Callable[[T], R], items: Sequence[T], jobs: int,
-                chunk: int = 64) -> Iterator[R]:
-    """``map(func, items)`` spread over ``jobs`` forked processes, results in input order."""
+                chunk: int = 64, renew: int | None = None) -> Iterator[R]:
+    """``map(func, items)`` spread over ``jobs`` forked processes, results in input order.
+    ``renew``: a worker is replaced by a new fork after that many chunks, which bounds what
+    it holds: the pages of this process it copied by touching their objects, and what it
+    cached."""
     global _TASK
     can_fork = "fork" in multiprocessing.get_all_start_methods()
     if jobs <= 1 or not can_fork or len(items) < 2 * chunk or _TASK is not None:
@@ -40,7 +50,7 @@ def ordered_map(func: Callable[[T], R], items: Sequence[T], jobs: int,
     _TASK = (func, items)
     try:
         bounds = ((i, min(i + chunk, len(items))) for i in range(0, len(items), chunk))
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        with multiprocessing.get_context("fork").Pool(jobs, maxtasksperchild=renew) as pool:
             # At most AHEAD chunks a worker in flight: results the caller has not taken yet
             # wait in this process, and a caller slower than its workers (it stores each
             # body, or folds each report's weights into postings) would otherwise hold them
@@ -112,3 +122,144 @@ def _send_result(send: Any, func: Callable[..., Any], args: tuple[Any, ...]) -> 
         send.send((False, exc))
     finally:
         send.close()
+
+
+
+class Standby:
+    """Worker processes forked now, while this process is still small (before the content
+    is loaded), and sent work later with ``map``: whatever they do then copies none of the
+    pages of the model this process builds in the meantime. A stage that runs beside the
+    build (the search index) gets workers that hold only what they are sent. Close it
+    (or use it as a context manager) to end them. With ``jobs`` below 2 or no ``fork`` it
+    has no workers and ``map`` runs here."""
+
+    def __init__(self, jobs: int) -> None:
+        self._workers: list[tuple[Any, Any]] = []  # (process, connection)
+        self._sent: Sent[Any] | None = None
+        if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            return
+        ctx = multiprocessing.get_context("fork")
+        for _ in range(jobs):
+            mine, theirs = ctx.Pipe()
+            process = ctx.Process(target=_standby_loop, args=(theirs,), daemon=True)
+            process.start()
+            theirs.close()
+            self._workers.append((process, mine))
+
+    def __len__(self) -> int:
+        return len(self._workers)
+
+    def map(self, func: Callable[[T], R], items: Iterable[T]) -> Sent[R]:
+        """``map(func, items)`` over the workers, started now: ``items`` is consumed, and
+        each item pickled to a free worker, by a thread while this process goes on. A map
+        still under way is waited for first (the workers serve one at a time)."""
+        if self._sent is not None:
+            self._sent.wait()
+        self._sent = Sent(func, items, [conn for _, conn in self._workers])
+        return self._sent
+
+    def close(self) -> None:
+        """End the workers; a map still under way (the build failed or was interrupted) is
+        cut short: its workers are terminated."""
+        if self._sent is not None and not self._sent.ready():
+            for process, _ in self._workers:
+                process.terminate()
+            self._sent.wait()
+        self._sent = None
+        for _, conn in self._workers:
+            with contextlib.suppress(OSError):
+                conn.send(None)
+            conn.close()
+        for process, _ in self._workers:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+        self._workers.clear()
+
+    def __enter__(self) -> Standby:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _standby_loop(conn: Any) -> None:
+    """A ``Standby`` worker: run each ``(func, item)`` it receives and send back
+    ``(True, result)`` or ``(False, exception)``, until it receives None or its parent is
+    gone."""
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        func, item = task
+        try:
+            answer: tuple[bool, Any] = (True, func(item))
+        except BaseException as exc:  # noqa: BLE001 - handed to the parent, which re-raises it
+            answer = (False, exc)
+        conn.send(answer)
+
+
+class Sent(Generic[R]):
+    """The results of ``Standby.map``, on their way: call it to wait for them, in input
+    order (or raise what ``func`` raised); ``ready()`` says whether they are all in. With
+    no workers, ``func`` runs here when it is called."""
+
+    def __init__(self, func: Callable[[Any], R], items: Iterable[Any],
+                 conns: list[Any]) -> None:
+        self._func, self._items = func, items
+        self._results: dict[int, tuple[bool, Any]] = {}
+        self._thread: threading.Thread | None = None
+        if conns:
+            self._thread = threading.Thread(target=self._feed, args=(conns,), daemon=True,
+                                            name="sitegen-standby")
+            self._thread.start()
+
+    def _feed(self, conns: list[Any]) -> None:
+        free: list[Any] = list(conns)
+        busy: dict[Any, int] = {}  # connection -> index of its item
+        try:
+            for n, item in enumerate(self._items):
+                while not free:
+                    self._collect(busy, free)
+                conn = free.pop()
+                conn.send((self._func, item))
+                busy[conn] = n
+            while busy:
+                self._collect(busy, free)
+        except BaseException as exc:  # noqa: BLE001 - raised by __call__
+            self._results[-1] = (False, exc)
+
+    def _collect(self, busy: dict[Any, int], free: list[Any]) -> None:
+        conn: Any
+        for conn in multiprocessing.connection.wait(list(busy)):
+            n = busy.pop(conn)
+            try:
+                self._results[n] = conn.recv()
+            except EOFError:
+                raise RuntimeError("a worker process died") from None
+            free.append(conn)
+
+    def ready(self) -> bool:
+        return self._thread is not None and not self._thread.is_alive()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def __call__(self) -> list[R]:
+        if self._thread is None:
+            return [self._func(item) for item in self._items]
+        self._thread.join()
+        if -1 in self._results:
+            raise self._results[-1][1]
+        out = []
+        for n in range(len(self._results)):
+            ok, value = self._results[n]
+            if not ok:
+                raise value
+            out.append(value)
+        return out

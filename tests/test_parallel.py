@@ -109,3 +109,95 @@ def test_a_background_task_says_when_it_is_ready() -> None:
         assert "from the background" in str(exc)
     else:
         raise AssertionError("the task's exception was not raised")
+
+
+# Standby workers are sent their function by name: these live at module level.
+_MADE_AFTER_THE_FORK: list[int] = []
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _seen_after_the_fork(_: object) -> int:
+    return len(_MADE_AFTER_THE_FORK)
+
+
+def _fail_on_three(x: int) -> int:
+    if x == 3:
+        raise ValueError("three")
+    return x
+
+
+def _die(_: object) -> None:
+    import os
+
+    os._exit(3)
+
+
+def test_standby_workers_return_results_in_order_and_were_forked_before_the_work() -> None:
+    """The index's writers are forked at the start of a build and sent their documents:
+    they hold none of what the build made after (the model), so they copy none of it."""
+    from sitegen.parallel import Standby
+
+    with Standby(2) as workers:
+        assert len(workers) == 2
+        _MADE_AFTER_THE_FORK.extend(range(5))  # "the model", built after the fork
+        try:
+            squares = workers.map(_square, iter(range(50)))
+            seen = workers.map(_seen_after_the_fork, [None, None, None])
+            assert squares() == [x * x for x in range(50)]
+            assert squares.ready()
+            assert seen() == [0, 0, 0]  # the workers do not have it
+        finally:
+            _MADE_AFTER_THE_FORK.clear()
+    with Standby(1) as alone:  # no workers: the map runs here, when it is called
+        assert len(alone) == 0
+        _MADE_AFTER_THE_FORK.append(1)
+        try:
+            assert alone.map(_seen_after_the_fork, [None])() == [1]
+        finally:
+            _MADE_AFTER_THE_FORK.clear()
+
+
+def test_standby_workers_hand_back_exceptions_and_deaths() -> None:
+    import pytest
+
+    from sitegen.parallel import Standby
+
+    with Standby(2) as workers:
+        failing = workers.map(_fail_on_three, range(6))
+        with pytest.raises(ValueError, match="three"):
+            failing()
+        assert workers.map(_square, [4])() == [16]  # a worker that raised still works
+        with pytest.raises(RuntimeError, match="died"):
+            workers.map(_die, [None])()
+
+
+def test_ordered_map_renews_its_workers() -> None:
+    import os
+
+    pids = list(ordered_map(lambda _: os.getpid(), list(range(400)), jobs=2, chunk=10,
+                            renew=2))
+    assert len(set(pids)) >= 400 // (10 * 2)  # a new process every two chunks
+    assert os.getpid() not in pids
+
+
+def _sleep(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)
+
+
+def test_closing_standby_workers_cuts_a_map_short() -> None:
+    """A build that fails or is interrupted does not wait for its index's writers."""
+    import time
+
+    from sitegen.parallel import Standby
+
+    workers = Standby(2)
+    workers.map(_sleep, [30.0] * 4)
+    started = time.monotonic()
+    workers.close()
+    assert time.monotonic() - started < 10
+    assert len(workers) == 0

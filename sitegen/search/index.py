@@ -39,6 +39,7 @@ bytes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -58,7 +59,7 @@ from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, Schema
 from whoosh.util.numeric import byte_to_length
 
 from sitegen.diagnostics import Diagnostic, error, warning
-from sitegen.parallel import ordered_map
+from sitegen.parallel import Sent, Standby
 from sitegen.search.analysis import (
     SLUG_SEPARATOR,
     slug_analyzer,
@@ -367,13 +368,11 @@ _SPELLING_FIELDS = ("title", "summary", "body", "actors_text", "locations_text",
                     "tags_text")
 
 
-def _add(writer: Any, report: Report, names: Mapping[tuple[str, str], str], key: str,
-         spelling: Counter[str]) -> None:
-    """Index one report, and count the words "did you mean" may suggest: the folded,
-    unstemmed words of its text fields (three letters or more, letters only), which the
-    bulk writer collects as it analyses them."""
-    doc = _document(report, names)
-    writer.add_document(**doc, key=key)
+def _add(writer: Any, doc: dict[str, Any], spelling: Counter[str]) -> None:
+    """Index one report's document (``_document``, with its ``key``), and count the words
+    "did you mean" may suggest: the folded, unstemmed words of its text fields (three
+    letters or more, letters only), which the bulk writer collects as it analyses them."""
+    writer.add_document(**doc)
     found = getattr(writer, "last_words", None)
     if found is None:  # Whoosh's own writer (tests compare the two)
         found = set(words("\n".join(doc.get(f) or "" for f in _SPELLING_FIELDS)))
@@ -384,87 +383,147 @@ def chunk_size(reports: int) -> int:
     return max(MIN_CHUNK, -(-reports // SEGMENTS))
 
 
+class IndexUpdate:
+    """An update of the persistent index (``update_index``), under way: its new segments are
+    being written by the ``workers`` (``sitegen.parallel.Standby``), each sent its reports'
+    documents, while the caller goes on. Call it to wait, commit and link the
+    index into ``dest``; it gives the ``IndexStats``. ``ready()`` hints whether the
+    segments are written."""
+
+    def __init__(self, reports: Iterable[Report], terms: Iterable[Term],
+                 keys: Mapping[str, str], index_dir: Path, dest: Path,
+                 workers: Standby) -> None:
+        reports = sorted(reports, key=lambda r: (r.date.timestamp(), r.url))  # oldest first
+        terms = list(terms)
+        self._dest, self._index_dir = dest, index_dir
+        self._term_map, self._diags = build_term_map(reports, terms)
+        self._writer: Any = None
+        self._ix: Any = None
+        self._segments: Sent[Any] | None = None
+        self._failed: OSError | None = None
+        names = _name_texts(reports, terms)
+        wanted: dict[str, Report] = {}
+        for report in sorted(reports, key=lambda r: (-r.date.timestamp(), r.url)):
+            if report.url in wanted:
+                self._diags.append(error("search.duplicate-url", report.source,
+                                         f"another report already has the URL {report.url!r}"
+                                         "; not indexed"))
+                continue
+            wanted[report.url] = report
+        self._count = len(wanted)
+        chunk = chunk_size(len(wanted))
+        try:
+            index_dir.mkdir(parents=True, exist_ok=True)
+            if whoosh_index.exists_in(str(index_dir), indexname=INDEX_NAME):
+                ix = whoosh_index.open_dir(str(index_dir), indexname=INDEX_NAME)
+            else:
+                ix = whoosh_index.create_in(str(index_dir), make_schema(),
+                                            indexname=INDEX_NAME)
+            self._ix = ix
+            kept, before = _kept_segments(ix, wanted, keys, chunk)
+            present: set[str] = set().union(*kept.values()) if kept else set()
+            todo = [r for r in reports if r.url in wanted and wanted[r.url] is r
+                    and r.url not in present]
+            batches = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
+            self._kept = frozenset(kept)
+            if batches or len(kept) < before:
+                # one writer holds the index's lock while the new segments are written, side
+                # by side in fresh processes, and one commit then swaps them in
+                self._writer = ix.writer(codec=_StableCodec(), procs=1, limitmb=256,
+                                         compound=False)
+                documents = ([{**_document(r, names), "key": keys[r.url]} for r in batch]
+                             for batch in batches)
+                self._segments = workers.map(
+                    functools.partial(_write_segment, str(index_dir)), documents)
+        except OSError as exc:  # reported when it is called, as a diagnostic
+            self._abandon()
+            self._failed = exc
+        except BaseException:  # LockError: the caller writes a fresh index instead
+            self._abandon()
+            raise
+
+    def ready(self) -> bool:
+        return self._segments is None or self._segments.ready()
+
+    def _abandon(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.cancel()
+            self._writer = None
+        if self._ix is not None:
+            self._ix.close()
+
+    def __call__(self) -> IndexStats:
+        diags, dest = self._diags, self._dest
+        try:
+            if self._failed is not None:
+                raise self._failed
+            if self._writer is not None:
+                try:
+                    added = self._segments() if self._segments is not None else []
+                except BaseException:
+                    self._abandon()
+                    raise
+                self._writer.commit(mergetype=functools.partial(_keep_only, self._kept, added))
+                self._writer = None
+            self._ix.close()
+            dest.mkdir(parents=True, exist_ok=True)
+            size = 0
+            for path in sorted(self._index_dir.iterdir()):
+                if path.is_file() and not path.name.endswith("LOCK"):
+                    try:
+                        (dest / path.name).hardlink_to(path)
+                    except OSError:  # another filesystem: copy (the files are never rewritten)
+                        shutil.copyfile(path, dest / path.name)
+                    size += path.stat().st_size
+            (dest / TERMS_FILE).write_text(self._term_map.to_json(), encoding="utf-8")
+        except OSError as exc:
+            diags.append(error("search.write", str(dest),
+                               f"cannot write the search index: {exc}"))
+            return IndexStats(0, 0, 0, 0, tuple(diags))
+        return IndexStats(self._count, len(self._term_map.names("actor")),
+                          len(self._term_map.names("location")), size, tuple(diags))
+
+
+def _kept_segments(ix: Any, wanted: Mapping[str, Report], keys: Mapping[str, str],
+                   chunk: int) -> tuple[dict[str, set[str]], int]:
+    """The cached index's segments that stay (segment id -> its URLs): those without a
+    deletion whose documents all still have their key, unless there are SMALL_SEGMENTS of
+    fewer than ``chunk`` documents, which are indexed again together; and how many segments
+    the index had."""
+    kept: dict[str, set[str]] = {}
+    present: set[str] = set()
+    with ix.reader() as reader:
+        before = len(reader.leaf_readers()) if reader.doc_count_all() else 0
+        for leaf, _ in reader.leaf_readers():
+            segment = leaf.segment()
+            if segment is None or not leaf.doc_count_all():
+                continue
+            urls, held = leaf.column_reader("url"), leaf.column_reader("key")
+            docs = {urls[n]: held[n] for n in leaf.all_doc_ids()}
+            if segment.deleted_count() or present & docs.keys() or any(
+                    keys.get(url) != key or url not in wanted for url, key in docs.items()):
+                continue
+            kept[segment.segment_id()] = set(docs)
+            present |= docs.keys()
+    small = [sid for sid, urls in kept.items() if len(urls) < chunk]
+    if len(small) >= SMALL_SEGMENTS:
+        for sid in small:
+            del kept[sid]
+    return kept, before
+
+
 def update_index(reports: Iterable[Report], terms: Iterable[Term], keys: Mapping[str, str],
                  index_dir: Path, dest: Path, jobs: int = 1) -> IndexStats:
     """Bring the persistent index in ``index_dir`` (the build cache's) up to date with
     ``reports``, then hard-link its files into ``dest`` and write ``terms.json`` there.
     ``keys`` is ``doc_keys``: a segment whose documents all still have their key is kept;
     the others are dropped and their reports indexed again with the new ones (see
-    ``chunk_size``). Each Whoosh commit is atomic. Raises ``LockError`` if another build
-    holds the index; the caller then builds a fresh one with ``build_index``."""
-    reports = sorted(reports, key=lambda r: (r.date.timestamp(), r.url))  # oldest first
-    terms = list(terms)
-    term_map, diags = build_term_map(reports, terms)
-    names = _name_texts(reports, terms)
-    wanted: dict[str, Report] = {}
-    for report in sorted(reports, key=lambda r: (-r.date.timestamp(), r.url)):
-        if report.url in wanted:
-            diags.append(error("search.duplicate-url", report.source,
-                               f"another report already has the URL {report.url!r}; "
-                               "not indexed"))
-            continue
-        wanted[report.url] = report
-    chunk = chunk_size(len(wanted))
-    try:
-        index_dir.mkdir(parents=True, exist_ok=True)
-        if whoosh_index.exists_in(str(index_dir), indexname=INDEX_NAME):
-            ix = whoosh_index.open_dir(str(index_dir), indexname=INDEX_NAME)
-        else:
-            ix = whoosh_index.create_in(str(index_dir), make_schema(), indexname=INDEX_NAME)
-        kept: dict[str, int] = {}  # segment id -> documents
-        present: set[str] = set()
-        with ix.reader() as reader:
-            before = len(reader.leaf_readers()) if reader.doc_count_all() else 0
-            for leaf, _ in reader.leaf_readers():
-                segment = leaf.segment()
-                if segment is None or not leaf.doc_count_all():
-                    continue
-                urls, held = leaf.column_reader("url"), leaf.column_reader("key")
-                docs = {urls[n]: held[n] for n in leaf.all_doc_ids()}
-                if segment.deleted_count() or present & docs.keys() or any(
-                        keys.get(url) != key or url not in wanted for url, key in docs.items()):
-                    continue
-                kept[segment.segment_id()] = len(docs)
-                present |= docs.keys()
-        small = [sid for sid, n in kept.items() if n < chunk]
-        if len(small) >= SMALL_SEGMENTS:
-            with ix.reader() as reader:
-                for leaf, _ in reader.leaf_readers():
-                    if leaf.segment() is not None and leaf.segment().segment_id() in small:
-                        urls = leaf.column_reader("url")
-                        present -= {urls[n] for n in leaf.all_doc_ids()}
-            for sid in small:
-                del kept[sid]
-        todo = [r for r in reports if r.url in wanted and wanted[r.url] is r
-                and r.url not in present]
-        batches = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
-        if batches or len(kept) < before:
-            # one writer holds the index's lock while the new segments are written, side by
-            # side in forked processes, and one commit then swaps them in
-            writer = ix.writer(codec=_StableCodec(), procs=1, limitmb=256, compound=False)
-            try:
-                task = functools.partial(_write_segment, ix, index_dir, names, keys)
-                added = list(ordered_map(task, batches, jobs, chunk=1))
-            except BaseException:
-                writer.cancel()
-                raise
-            writer.commit(mergetype=functools.partial(_keep_only, frozenset(kept), added))
-        ix.close()
-        dest.mkdir(parents=True, exist_ok=True)
-        size = 0
-        for path in sorted(index_dir.iterdir()):
-            if path.is_file() and not path.name.endswith("LOCK"):
-                try:
-                    (dest / path.name).hardlink_to(path)
-                except OSError:  # another filesystem: copy (the files are never rewritten)
-                    shutil.copyfile(path, dest / path.name)
-                size += path.stat().st_size
-        (dest / TERMS_FILE).write_text(term_map.to_json(), encoding="utf-8")
-    except OSError as exc:
-        diags.append(error("search.write", str(dest), f"cannot write the search index: {exc}"))
-        return IndexStats(0, 0, 0, 0, tuple(diags))
-    return IndexStats(len(wanted), len(term_map.names("actor")),
-                      len(term_map.names("location")), size, tuple(diags))
+    ``chunk_size``), in up to ``jobs`` processes. Each Whoosh commit is atomic. Raises
+    ``LockError`` if another build holds the index; the caller then builds a fresh one with
+    ``build_index``. ``IndexUpdate`` is the same, started and finished apart."""
+    with Standby(jobs) as workers:
+        return IndexUpdate(reports, terms, keys, index_dir, dest, workers)()
 
 
 def _keep_only(keep: frozenset[str], added: list[Any], writer: Any,
@@ -474,20 +533,21 @@ def _keep_only(keep: frozenset[str], added: list[Any], writer: Any,
     return [s for s in segments if s.segment_id() in keep] + added
 
 
-def _write_segment(ix: Any, index_dir: Path, names: Mapping[tuple[str, str], str],
-                   keys: Mapping[str, str], batch: Sequence[Report]) -> Any:
-    """Write one new segment of ``batch`` and its spelling file, outside the TOC (the
-    caller holds the index's lock and commits); return Whoosh's ``Segment``. Whoosh's own
-    multiprocess writer does the same in its sub-writers (``_lk=False``)."""
+def _write_segment(index_dir: str, documents: Sequence[dict[str, Any]]) -> Any:
+    """Write one new segment of ``documents`` and its spelling file into the index in
+    ``index_dir``, outside the TOC (the caller holds the index's lock and commits); return
+    Whoosh's ``Segment``. Whoosh's own multiprocess writer does the same in its sub-writers
+    (``_lk=False``)."""
     # a name never used before: the old files are hard-linked into live output folders,
     # so no file of the cached index may ever be rewritten in place
     segid = uuid.uuid4().hex[:16]
+    ix = whoosh_index.open_dir(index_dir, indexname=INDEX_NAME)
     writer = BulkSegmentWriter(ix, _lk=False, codec=_StableCodec(segid), compound=False)
     spelling: Counter[str] = Counter()
     try:
-        for report in batch:
-            _add(writer, report, names, keys[report.url], spelling)
-        _write_spelling(index_dir, f"{INDEX_NAME}_{segid}", spelling)
+        for doc in documents:
+            _add(writer, doc, spelling)
+        _write_spelling(Path(index_dir), f"{INDEX_NAME}_{segid}", spelling)
         # as whoosh.multiproc's sub-writers do; the temporary folder they share is the
         # locking writer's to remove
         return writer._finalize_segment()
@@ -530,7 +590,8 @@ def build_index(reports: Iterable[Report], terms: Iterable[Term], dest: Path,
                                        "not indexed"))
                     continue
                 seen.add(report.url)
-                _add(writer, report, names, (keys or {}).get(report.url, ""), spelling)
+                _add(writer, {**_document(report, names), "key": (keys or {}).get(report.url, "")},
+                     spelling)
                 count += 1
         except BaseException:
             writer.cancel()
