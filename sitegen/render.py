@@ -8,11 +8,12 @@ the fields of their page's context dataclass, documented by each field's ``help`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date as date_type
 from datetime import datetime
@@ -539,6 +540,17 @@ class RenderedPage:
 
 
 Sink = Callable[[OutputFile], Any]
+
+
+def compile_templates(env: Environment, work: Iterable[PageJob]) -> None:
+    """Compile, in this process, every template the jobs may use, before worker processes
+    are forked: each worker (and each one that replaces another) then inherits them instead
+    of compiling them again. A template that does not compile is left for its page to
+    report."""
+    names = {name for job in work for name in job.templates}
+    for name in sorted(names & set(env.list_templates())):
+        with contextlib.suppress(Exception):
+            env.get_template(name)
 
 
 def render_page(env: Environment, job: PageJob, sink: Sink | None = None,

@@ -507,3 +507,20 @@ def test_cached_renders_a_macro_once_for_the_same_arguments(tmp_path: Path) -> N
     many = [Thing(f"n{i}") for i in range(10)]
     env.get_template("page.html").render(xs=many)
     assert 0 < cache._size <= 20 and len(cache._held) < 10
+
+
+def test_compile_templates_compiles_what_the_jobs_use_before_workers_fork() -> None:
+    """Page workers (renewed during a build) inherit the compiled templates."""
+    from types import SimpleNamespace
+
+    from sitegen.render import compile_templates
+    from sitegen.themes import builtin_theme
+
+    env = make_env([builtin_theme()])
+    jobs = [SimpleNamespace(templates=("report-x.html", "report.html")),
+            SimpleNamespace(templates=("index.html",))]
+    compile_templates(env, jobs)  # type: ignore[arg-type]
+    assert env.cache is not None
+    compiled = {key[1] for key in env.cache}
+    assert {"report.html", "index.html"} <= compiled
+    assert "report-x.html" not in compiled and "term.html" not in compiled
