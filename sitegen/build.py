@@ -38,7 +38,7 @@ from sitegen.fingerprint import (
 )
 from sitegen.markdown import MarkdownTooComplex, render_markdown
 from sitegen.model import RenderedBody, StoredBody
-from sitegen.parallel import Background, Standby, in_background, ordered_map
+from sitegen.parallel import Background, Standby, in_background, ordered_map, release_memory
 from sitegen.related import related_reports
 from sitegen.search.analysis import analyze
 from sitegen.search.index import IndexStats, IndexUpdate, build_index, doc_keys, update_index
@@ -544,6 +544,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                 if not reused(rel, "feed", fp, old.get(rel)):
                     written(publish.term_feed(site, term, when), fp)
             write_all(published, "publish", publish_fp, publish_diags, also=feeds)
+            release_memory()  # the exports of every report are made and dropped here
         timer.lap("publish")
         for theme in chain:
             static = theme / "static"
@@ -562,11 +563,14 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             texts = _static_texts(site, index_keys, store, 1 if busy else jobs)
             write_all(build_static_index(site.reports, site.actors, site.locations, analyze,
                                          texts=texts), "static search", static_fp)
+            del texts  # every posting of the site: not held while the index is finished
+            release_memory()
         elif store is not None:  # its cached parts serve the next build that runs it
             _keep_static_memo(site, index_keys, store)
         timer.lap("static search")
         if pending is not None:
             indexed, pending = pending(), None
+            standby.close()  # the index writers' memory is not held through the swap
         else:
             indexed = _index(*index_args, jobs)
         diags.extend(indexed.diagnostics)

@@ -13,6 +13,9 @@ copy every page of the model it touches (the search index).
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import functools
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -29,6 +32,27 @@ AHEAD = 4  # chunks queued or done per worker, ahead of the one the caller is ta
 
 # The task of the pool being forked: read by workers only, set and cleared around the pool.
 _TASK: tuple[Callable[[Any], Any], Sequence[Any]] | None = None
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    with contextlib.suppress(OSError):
+        return getattr(ctypes.CDLL(name), "malloc_trim", None)  # glibc only
+    return None
+
+
+def release_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing
+    elsewhere). After a stage that made and dropped large objects (an export of every
+    report, the static search postings) the freed memory stays in the process otherwise:
+    at 10,000 reports 20 to 35 MiB of it after each of those stages, while the index
+    writers run beside it."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def default_jobs() -> int:
@@ -201,6 +225,8 @@ def _standby_loop(conn: Any) -> None:
         except BaseException as exc:  # noqa: BLE001 - handed to the parent, which re-raises it
             answer = (False, exc)
         conn.send(answer)
+        del task, func, item, answer
+        release_memory()  # an idle worker holds no more than it must
 
 
 class Sent(Generic[R]):
