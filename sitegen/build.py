@@ -674,6 +674,7 @@ def _static_texts(site: model.Site, index_keys: Mapping[str, str],
 def _put_part(store: BuildCache, state_key: bytes, n: int, part: dict[str, str]) -> bytes:
     key = digest("static-postings-part", state_key, str(n))
     store.put_memo(key, part)
+    store.flush()  # its pickle is not held beside the texts until a batch is full
     return key
 
 

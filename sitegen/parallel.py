@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import gc
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -55,6 +56,19 @@ def release_memory() -> None:
         trim(0)
 
 
+@contextlib.contextmanager
+def _frozen() -> Iterator[None]:
+    """This process's objects kept out of the garbage collector's reach while workers are
+    forked (``gc.freeze``, as Python's documentation advises before a fork): a collection
+    in a worker would otherwise write into every container object it inherited (the GC's
+    header of each), which copies the page that holds it into the worker."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
@@ -74,7 +88,8 @@ def ordered_map(func: Callable[[T], R], items: Sequence[T], jobs: int,
     _TASK = (func, items)
     try:
         bounds = ((i, min(i + chunk, len(items))) for i in range(0, len(items), chunk))
-        with multiprocessing.get_context("fork").Pool(jobs, maxtasksperchild=renew) as pool:
+        with _frozen(), multiprocessing.get_context("fork").Pool(
+                jobs, maxtasksperchild=renew) as pool:  # frozen: renewed workers fork too
             # At most AHEAD chunks a worker in flight: results the caller has not taken yet
             # wait in this process, and a caller slower than its workers (it stores each
             # body, or folds each report's weights into postings) would otherwise hold them
@@ -109,7 +124,8 @@ class Background(Generic[R]):
         self._receive, send = ctx.Pipe(duplex=False)
         # not a daemon: the task may fork workers of its own (the search index does)
         self._process = ctx.Process(target=_send_result, args=(send, func, args))
-        self._process.start()
+        with _frozen():
+            self._process.start()
         send.close()
 
     def ready(self) -> bool:
@@ -163,12 +179,13 @@ class Standby:
         if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
             return
         ctx = multiprocessing.get_context("fork")
-        for _ in range(jobs):
-            mine, theirs = ctx.Pipe()
-            process = ctx.Process(target=_standby_loop, args=(theirs,), daemon=True)
-            process.start()
-            theirs.close()
-            self._workers.append((process, mine))
+        with _frozen():
+            for _ in range(jobs):
+                mine, theirs = ctx.Pipe()
+                process = ctx.Process(target=_standby_loop, args=(theirs,), daemon=True)
+                process.start()
+                theirs.close()
+                self._workers.append((process, mine))
 
     def __len__(self) -> int:
         return len(self._workers)

@@ -228,3 +228,25 @@ print(held - rss())
     freed = int(subprocess.run([sys.executable, "-c", probe], check=True, text=True,
                                capture_output=True, cwd=REPO).stdout)
     assert freed > 50 * 2**20  # of about 100 MiB freed by Python but held by the heap
+
+
+def _freeze_count(_: object) -> int:
+    import gc
+
+    return gc.get_freeze_count()
+
+
+def test_workers_inherit_this_process_frozen_and_it_is_unfrozen_after() -> None:
+    """Workers are forked with the objects of this process frozen out of the garbage
+    collector's reach (a collection there would copy every page it scanned), and this
+    process collects them again once its workers are started."""
+    import gc
+
+    from sitegen.parallel import Standby
+
+    with Standby(2) as workers:
+        assert gc.get_freeze_count() == 0
+        assert all(n > 1000 for n in workers.map(_freeze_count, range(4))())
+    pooled = list(ordered_map(_freeze_count, list(range(8)), 2, chunk=2))
+    assert gc.get_freeze_count() == 0
+    assert all(n > 1000 for n in pooled)
