@@ -936,7 +936,7 @@ def targets(res: Results, n: int) -> list[str]:
             "edit also re-renders the pages that show the report, regenerates the feeds, the "
             "sitemap and the exports, updates the static search postings of the words whose "
             "weight changed (about 0.5 s), and re-indexes the Whoosh segment (500 reports at "
-            "this size) that held it, in a background process."
+            "this size) that held it, in the standby index writers."
             + (f" The build right after a theme change, with nothing else changed "
                f"({med(res.runs['settle'], 'wall'):.1f} s), replaces every file of the "
                "spare folder, which still holds the pages from before the change, with a "
@@ -954,10 +954,12 @@ def targets(res: Results, n: int) -> list[str]:
             "but the `Site` model, the page jobs and file records, the static index's "
             "postings and the Whoosh segment's postings are held whole. "
             f"With {res.jobs} jobs, the forked page workers run beside the main process, "
-            "and after them the background process that writes the Whoosh index with its "
-            "own segment writers; each holds what it touched of the model (reference "
-            "counts dirty the pages it shares with its parent) and its own buffers, hence "
-            "the larger process-tree figure.")
+            "each holding what it touched of the model (reference counts dirty the pages "
+            "it shares with its parent; the workers are renewed every few chunks), and "
+            "after them the two index writers (forked at the start of the build, before "
+            "the content is loaded, and sent their documents) each hold one segment's "
+            "postings and buffers while the main process makes the feeds and the static "
+            "search index, hence the larger process-tree figure.")
     if s and not (s["p50"] <= 10 and s["p99"] <= 30):
         kinds = {k: v for k, v in s["kinds"].items() if not k.startswith("(")}
         slow = sorted(kinds.items(), key=lambda kv: -kv[1]["p99"])[:3]
@@ -1008,10 +1010,10 @@ def stage_table(res: Results) -> list[str]:
     out.append("`BuildResult.timings` (wall seconds per stage) of `sitegen.build.build(config, "
                "jobs=N)` in a fresh child process on the unedited corpus, no output and no "
                "cache. With several jobs the \"markdown\" and \"render\" stages are spread over "
-               "forked worker processes, and stages can overlap (today the Whoosh index is "
-               "written by a background process, with segment writers of its own, while "
-               "the main process makes the feeds and the static search index, so its row "
-               "is only the wait left after those); the `jobs=1` column is each stage's "
+               "forked worker processes, and stages can overlap (the Whoosh index's segments "
+               "are written by standby worker processes, forked at the start of the build "
+               "and sent their documents, while the main process makes the feeds and the "
+               "static search index, so its row is only the wait left after those); the `jobs=1` column is each stage's "
                "own cost in one process.")
     return out
 
