@@ -352,11 +352,14 @@ def _set_async_exc(thread: int, exc: type[BaseException] | None) -> None:
                                                None if exc is None else ctypes.py_object(exc))
 
 
+RETRY = 0.25  # seconds between two _Timeout raised in a thread that is still rendering
+
+
 class _Watchdog:
     """One thread per process that raises ``_Timeout`` in threads past their deadline (see
-    ``_time_limit``). It sleeps until the earliest deadline it knows of and is woken only when
-    a new deadline comes before that, so a render that ends in time costs a lock and a dict
-    entry, not a thread."""
+    ``_time_limit``), and again every ``RETRY`` seconds until they leave the block. It sleeps
+    until the earliest deadline it knows of and is woken only when a new deadline comes
+    before that, so a render that ends in time costs a lock and a dict entry, not a thread."""
 
     def __init__(self) -> None:
         self.cond = threading.Condition()
@@ -372,7 +375,10 @@ class _Watchdog:
                 now = time.monotonic()
                 for ident, deadline in list(self.deadlines.items()):
                     if deadline <= now:
-                        del self.deadlines[ident]
+                        # Raised again every RETRY seconds until the thread leaves the
+                        # block: an exception delivered inside a __del__, a weakref or a gc
+                        # callback is only reported as unraisable, and the render goes on.
+                        self.deadlines[ident] = now + RETRY
                         self.fired.add(ident)
                         _set_async_exc(ident, _Timeout)
                 self.wake_at = min(self.deadlines.values(), default=float("inf"))
@@ -412,13 +418,19 @@ def _watchdog() -> _Watchdog:
 def _time_limit(seconds: float) -> Iterator[None]:
     """Raise ``_Timeout`` in this thread once ``seconds`` have passed (the watchdog thread
     sets it as the thread's pending exception, delivered between two bytecodes).
-    Python-Markdown is pure Python, so it cannot hold it off; leaving the block withdraws an
-    exception that is still pending. Works in any thread and in worker processes, unlike
-    SIGALRM."""
+    Python-Markdown is pure Python, so it cannot hold it off; one that lands where Python
+    cannot raise it (a ``__del__``, a gc callback) is raised again ``RETRY`` seconds later.
+    Leaving the block withdraws an exception that is still pending. Works in any thread and
+    in worker processes, unlike SIGALRM."""
     ident = threading.get_ident()
     dog = _watchdog()
     dog.start(ident, seconds)
     try:
         yield
     finally:
-        dog.stop(ident)
+        while True:  # a _Timeout raised again on the way out is withdrawn by stop
+            try:
+                dog.stop(ident)
+                break
+            except _Timeout:
+                continue
