@@ -372,7 +372,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
 
     env = render.make_env(chain, config.base_path, config.language, config.base_url)
     view = render.site_view(site)
-    work = list(render.page_jobs(site, view, _related(site, store)))
+    work = list(render.page_jobs(site, view, _related(site, store, jobs)))
     prints = Fingerprints(settings_key(config, chain, builtin_theme() / "templates"), keys)
     old = store.files if store is not None else {}
     totals = render.site_totals(view)
@@ -598,7 +598,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
     return result(True, _stats(site, docs, pages, stage, len(todo)), site)
 
 
-def _related(site: model.Site, store: BuildCache | None,
+def _related(site: model.Site, store: BuildCache | None, jobs: int,
              ) -> Mapping[str, tuple[model.Report, ...]]:
     """``related_reports(site)``, from the cache when no report's URL, date or terms changed
     (it depends on nothing else)."""
@@ -611,7 +611,7 @@ def _related(site: model.Site, store: BuildCache | None,
             held = store.get_memo([key]).get(key)
             if isinstance(held, dict) and held.keys() == by_url.keys():
                 return {url: tuple(by_url[u] for u in urls) for url, urls in held.items()}
-    related = related_reports(site)
+    related = related_reports(site, jobs=jobs)
     if store is not None:
         store.put_memo(key, {url: [r.url for r in found] for url, found in related.items()})
     return related

@@ -44,7 +44,7 @@ ALLOWED: dict[str, set[str]] = {
     # Ordered map over forked workers: a leaf.
     "sitegen.parallel": set(),
     # Related reports and reading time: pure functions of the model.
-    "sitegen.related": {"sitegen.model"},
+    "sitegen.related": {"sitegen.model", "sitegen.parallel"},  # spreads reports over workers
     "sitegen.output": {"sitegen.diagnostics", "sitegen.files"},
     # Inline SVG charts (year bars, locator map): pure, from numbers to markup.
     "sitegen.svg": set(),

@@ -604,6 +604,18 @@ def test_related_reports_exact_on_a_zipf_archive() -> None:
     assert got == brute_related(site, 5)
 
 
+def test_related_reports_in_workers_equal_one_process() -> None:
+    """With jobs=2 the reports are shared out among forked workers (600 reports: more than
+    the two chunks ordered_map needs before it forks); the lists are the same objects in
+    the same order."""
+    site = synthetic_site(600, seed=11)
+    serial = related.related_reports(site)
+    parallel = related.related_reports(site, jobs=2)
+    assert serial == parallel
+    assert all(a is b for url in serial for a, b in zip(serial[url], parallel[url], strict=True))
+    assert sum(map(len, serial.values())) > 2_000
+
+
 def test_related_reports_fast_at_10000_reports() -> None:
     site = synthetic_site(10_000)
     start = time.perf_counter()
