@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from factories import make_report, make_term
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from whoosh import index as whoosh_index
 
@@ -111,6 +111,20 @@ def test_analyze_matches_the_whoosh_analyzer(text: str) -> None:
 def test_term_spans_are_the_matching_spans_of_iter_terms(text: str, wanted: list[str]) -> None:
     terms = frozenset(wanted + analyze(text)[:2])
     assert term_spans(text, terms) == [(a, b) for a, b, t in iter_terms(text) if t in terms]
+
+
+@given(st.text(st.sampled_from(list("ab e\u0301\u00e9.'\u2019`-_1\u0627\u064e")), max_size=60),
+       st.sets(st.integers(0, 20), max_size=4))
+@example("ab ab.ab ab'ab ab\u2019ab ab", {0})
+@example("ab.ab ab ab'", {1})
+@example("\u00e9\u0301a ea.\u00e9\u0301a", {0})
+@settings(max_examples=500, deadline=None)
+def test_term_spans_with_joiners_and_marks_inside_tokens(text: str, picks: set[int]) -> None:
+    """Joiners (dots, apostrophes) and combining marks next to the wanted tokens: a token's
+    spelling inside a longer token (``ab`` in ``ab.ab`` or ``ab'ab``) is not a match."""
+    terms = analyze(text)
+    wanted = frozenset(terms[i] for i in picks if i < len(terms))
+    assert term_spans(text, wanted) == [(a, b) for a, b, t in iter_terms(text) if t in wanted]
 
 
 def _tokens(analyzer: Any, text: str, options: dict[str, Any]) -> list[tuple[Any, ...]]:

@@ -206,11 +206,26 @@ def term_of(raw: str) -> str | None:
 
 def term_spans(text: str, terms: frozenset[str]) -> list[tuple[int, int]]:
     """The spans of the tokens of ``text`` whose term is in ``terms``: the spans of
-    ``iter_terms`` that match, found by analysing each distinct token once."""
+    ``iter_terms`` that match, found by analysing each distinct token once, then finding
+    those tokens' occurrences with one regex (no match object per token of the text)."""
     wanted = {raw for raw in set(_token_re(text).findall(text)) if term_of(raw) in terms}
     if not wanted:
         return []
-    return [m.span() for m in _token_re(text).finditer(text) if m.group() in wanted]
+    return [m.span() for m in _tokens_re(tuple(sorted(wanted)), text.isascii())
+            .finditer(text)]
+
+
+@lru_cache(maxsize=1 << 10)
+def _tokens_re(tokens: tuple[str, ...], ascii: bool) -> re.Pattern[str]:
+    """A regex matching exactly the occurrences of ``tokens`` that ``TOKEN_PATTERN`` makes
+    whole tokens of: a token starts where no word character, nor a word character and a
+    joiner, comes before it, and ends where no word character, nor a joiner and a word
+    character, comes after it (the pattern's runs are greedy), so a match inside a longer
+    token is refused by the lookarounds."""
+    word, joiner = (r"\w", f"[.{_ASCII_APOSTROPHES}]") if ascii else (_WORD, f"[.{_APOSTROPHES}]")
+    alternatives = "|".join(map(re.escape, sorted(tokens, key=len, reverse=True)))
+    return re.compile(rf"(?<!{word})(?<!{word}{joiner})(?:{alternatives})"
+                      rf"(?!{word})(?!{joiner}{word})", re.ASCII if ascii else 0)
 
 
 def positions(text: str, words: set[str] | None = None) -> dict[str, list[int]]:

@@ -38,6 +38,7 @@ __all__ = ["Answer", "Engine", "rank_key"]
 _POS_BITS = 24  # a position key is docnum << 24 | position (fields < 16M words)
 _BYTE_TO_LENGTH = np.array([byte_to_length(i) for i in range(256)], dtype=np.float64)
 CACHE_BYTES = 128 << 20  # posting arrays kept per opened index
+STATS_HELD = 1 << 16  # per-term presence and idf values kept per opened index
 SCORE_DIGITS = 9  # scores are compared rounded, so sums in another order tie alike
 
 
@@ -111,6 +112,33 @@ class Engine:
         self._cache = _Cache(CACHE_BYTES)
         self._lock = threading.Lock()
         self._columns: dict[str, Any] = {}
+        # (kind, field, term) -> presence, idf or average length: each is a walk over every
+        # segment in Whoosh (a term lookup in each segment's term table), and the index
+        # does not change while this engine lives
+        self._stats: dict[tuple[Any, ...], Any] = {}
+
+    def _stat(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        try:
+            return self._stats[key]
+        except KeyError:
+            pass
+        value = make()
+        if len(self._stats) >= STATS_HELD:
+            self._stats.clear()
+        self._stats[key] = value
+        return value
+
+    def has_term(self, reader: Any, fieldname: str, btext: bytes) -> bool:
+        return bool(self._stat(("has", fieldname, btext),
+                               lambda: (fieldname, btext) in reader))
+
+    def idf(self, searcher: Any, fieldname: str, btext: bytes) -> float:
+        return float(self._stat(("idf", fieldname, btext),
+                                lambda: searcher.idf(fieldname, btext)))
+
+    def avg_field_length(self, searcher: Any, fieldname: str) -> float:
+        return float(self._stat(("avgfl", fieldname),
+                                lambda: searcher.avg_field_length(fieldname) or 1))
 
     # --- per-index arrays ---------------------------------------------------------------
 
@@ -286,7 +314,7 @@ class _Evaluation:
             btext = field.to_bytes(text)
         except ValueError:
             return self.empty()
-        if (fieldname, btext) not in self.reader:
+        if not self.e.has_term(self.reader, fieldname, btext):
             return self.empty()
         p = self.e._postings(self.reader, fieldname, btext)
         mask, score = self.empty()
@@ -297,8 +325,8 @@ class _Evaluation:
         w = self.weighting
         B = w._field_B.get(fieldname, w.B)
         K1 = w.K1
-        idf = self.searcher.idf(fieldname, btext)
-        avgfl = self.searcher.avg_field_length(fieldname) or 1
+        idf = self.e.idf(self.searcher, fieldname, btext)
+        avgfl = self.e.avg_field_length(self.searcher, fieldname)
         fl = self.e._lengths(self.reader, fieldname)[p.ids]
         tf = p.weights
         score[p.ids] = idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
@@ -319,7 +347,7 @@ class _Evaluation:
                 btext = field.to_bytes(word)
             except ValueError:
                 return self.empty()
-            if (q.fieldname, btext) not in self.reader:
+            if not self.e.has_term(self.reader, q.fieldname, btext):
                 return self.empty()
             btexts.append(btext)
         mask = np.ones(self.n, dtype=bool)
