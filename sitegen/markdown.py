@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import html
+import importlib
 import os
 import re
 import threading
@@ -94,6 +95,7 @@ class _Typographer(Treeprocessor):  # type: ignore[misc]
     def __init__(self, parser: md.Markdown, patterns: list[tuple[re.Pattern[str], Any]]) -> None:
         super().__init__(parser)
         self.patterns = patterns
+        self.needed = [required_literals(regex) for regex, _ in patterns]
 
     def run(self, root: Any) -> None:
         for element in root.iter():
@@ -109,7 +111,9 @@ class _Typographer(Treeprocessor):  # type: ignore[misc]
             return text
         pieces: list[str] = []
         store = self.md.htmlStash.store
-        for regex, replace in self.patterns:
+        for (regex, replace), needed in zip(self.patterns, self.needed, strict=True):
+            if any(char not in text for char in needed):
+                continue  # it cannot match: most texts have an apostrophe and no "--"
             pos = 0
             while (match := regex.search(text, pos)) is not None:
                 pieces.append("".join(match.group(part) if isinstance(part, int)
@@ -120,6 +124,28 @@ class _Typographer(Treeprocessor):  # type: ignore[misc]
         if not pieces:
             return text
         return self._PIECE.sub(lambda m: pieces[int(m.group(1))], text)
+
+
+def required_literals(regex: re.Pattern[str]) -> tuple[str, ...]:
+    """Characters every match of ``regex`` contains: the literals of its top-level sequence
+    (not those inside groups, branches or lookarounds) and of top-level repeats of one
+    literal at least once. () when it cannot tell (then the pattern is always tried)."""
+    if regex.flags & re.IGNORECASE:
+        return ()
+    try:
+        parser: Any = importlib.import_module("re._parser")  # CPython's own regex parser
+        parsed = parser.parse(regex.pattern, regex.flags)
+        needed = []
+        for op, av in parsed:
+            if op is parser.LITERAL:
+                needed.append(chr(av))
+            elif op in (parser.MAX_REPEAT, parser.MIN_REPEAT):
+                low, _high, item = av
+                if low >= 1 and len(item) == 1 and item[0][0] is parser.LITERAL:
+                    needed.append(chr(item[0][1]))
+    except Exception:  # noqa: BLE001 - another Python's parser: no prefilter, same output
+        return ()
+    return tuple(dict.fromkeys(needed))
 
 
 class FastSmartyExtension(SmartyExtension):  # type: ignore[misc]

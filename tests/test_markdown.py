@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import markdown
@@ -10,7 +11,13 @@ from bs4 import BeautifulSoup
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sitegen.markdown import EXTENSIONS, _parser, _toc_slug, render_markdown
+from sitegen.markdown import (
+    EXTENSIONS,
+    _parser,
+    _toc_slug,
+    render_markdown,
+    required_literals,
+)
 from sitegen.model import Heading
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
@@ -180,6 +187,30 @@ def test_fast_smarty_equals_stock_smarty_on_tricky_text(body: str) -> None:
      "> ", "1. ", "- ", "\t", "é", "'s", ":", "!", "?"]), max_size=40).map("".join))
 def test_fast_smarty_equals_stock_smarty_on_generated_text(body: str) -> None:
     _same_as_stock_smarty(body)
+
+
+@pytest.mark.parametrize(("pattern", "flags", "needed"), [
+    (r"(?<!-)--(?!-)", 0, ("-",)),
+    (r"(?<!\.)\.{3}(?!\.)", 0, (".",)),
+    (r"(\s|--)'(?=\w)", 0, ("'",)),  # the group's literals are optional; the lookahead's too
+    (r"\"'", 0, ('"', "'")),
+    (r"a|b", 0, ()),  # a branch: neither is needed
+    (r"x?y*z{0,2}", 0, ()),  # repeats that may match nothing
+    (r"ab", re.IGNORECASE, ()),  # "A" matches too: no prefilter
+])
+def test_required_literals(pattern: str, flags: int, needed: tuple[str, ...]) -> None:
+    assert required_literals(re.compile(pattern, flags)) == needed
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from(list("'\".-– \tas80\n&;mdash\x02\x03")), max_size=30))
+def test_every_smarty_match_holds_its_required_literals(text: str) -> None:
+    """The typographer skips a smarty pattern on a text without the literals it requires:
+    every match of every pattern holds them."""
+    smarty = _parser().treeprocessors["smarty"]
+    for (regex, _), needed in zip(smarty.patterns, smarty.needed, strict=True):
+        for match in regex.finditer(text):
+            assert all(char in match.group() for char in needed), (regex.pattern, text)
 
 
 @settings(max_examples=400, deadline=None)
