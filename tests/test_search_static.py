@@ -406,6 +406,7 @@ def render_search_page(base_path: str = "/") -> BeautifulSoup:
                                     Item("A & B", slug="x", count=1))
         locations: tuple[Item, ...] = (Item("Erbil", slug="erbil", count=1),)
 
+    env.filters["url"] = lambda path: base_path + path  # as sitegen.render registers it
     html = env.get_template("search.html").render(
         site=SiteView(base_path), url=lambda path: base_path + path, page_url="search/"
     )
