@@ -524,3 +524,15 @@ def test_compile_templates_compiles_what_the_jobs_use_before_workers_fork() -> N
     compiled = {key[1] for key in env.cache}
     assert {"report.html", "index.html"} <= compiled
     assert "report-x.html" not in compiled and "term.html" not in compiled
+
+
+def test_make_env_loads_the_locale_data_before_workers_fork() -> None:
+    """Babel reads a locale's data on first use; make_env reads it in the parent, so page
+    workers (forked after it, and renewed) inherit it instead of each reading it again."""
+    from babel import localedata
+
+    from sitegen.themes import builtin_theme
+
+    localedata._cache.pop("nl", None)
+    make_env([builtin_theme()], language="nl")
+    assert "nl" in localedata._cache
