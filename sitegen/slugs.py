@@ -34,9 +34,21 @@ def _has_latin(text: str) -> bool:
     return any(ch.isalpha() and unicodedata.name(ch, "").startswith("LATIN") for ch in text)
 
 
+# A name that is already a slug (ASCII letters and digits in hyphen-joined runs, a letter
+# among them, at most 80 characters) is its own slug: most reports' slugs are, and
+# transliterating 10,000 of them took a fifth of a second on every build.
+_ALREADY_SLUG = re.compile(r"(?=[0-9-]*[a-z])[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def slugify_name(name: str) -> str:
     """The slug of a name or title. Never empty, never contains '/' or '..'."""
+    if len(name) <= 80 and name.isascii() and _ALREADY_SLUG.fullmatch(name):
+        return name
+    return _slugify(name)
+
+
+def _slugify(name: str) -> str:
     cleaned = unicodedata.normalize("NFKC", name).translate(_APOSTROPHES)
     if _has_latin(cleaned) or not any(ch.isalnum() for ch in cleaned):
         # Transliterate here with text-unidecode (python-slugify's own dependency): slugify
