@@ -29,6 +29,7 @@ cold build and its output is the same.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -80,7 +81,26 @@ class _Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, MappingProxyType):
             return _frozen, (dict(obj),)
+        cls = type(obj)
+        names = _INIT_FIELDS.get(cls)
+        if names is None:
+            names = _INIT_FIELDS[cls] = _init_fields(cls)
+        if names:  # rebuilt by its __init__: twice as fast to load as dataclasses' __setstate__
+            return cls, tuple(getattr(obj, name) for name in names)
         return NotImplemented
+
+
+_INIT_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _init_fields(cls: type) -> tuple[str, ...]:
+    """The fields of an allowed dataclass whose __init__ takes them all, in order; else ()."""
+    if (cls.__module__, cls.__qualname__) not in _ALLOWED or not dataclasses.is_dataclass(cls):
+        return ()
+    found = dataclasses.fields(cls)
+    if any(not f.init or f.kw_only for f in found):
+        return ()
+    return tuple(f.name for f in found)
 
 
 class _Unpickler(pickle.Unpickler):

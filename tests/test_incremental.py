@@ -557,3 +557,25 @@ def test_a_page_refs_entry_that_disagrees_with_the_file_record_is_not_trusted(
     result = run(root)
     assert snapshot(root / "output") == cold(root, tmp_path)
     assert result.stats.reused > 0
+
+
+def test_cached_reports_load_through_their_init_and_round_trip() -> None:
+    """A parsed report is stored as its class and field values (rebuilt by ``__init__``,
+    not dataclasses' ``__setstate__``, which took most of the time of loading the cache):
+    what comes back equals what went in, front-matter marks, extra fields and diagnostics
+    included."""
+    import pickletools
+
+    from sitegen import content
+    from sitegen.cache import dumps, loads
+
+    raw = (b"---\ntitle: \"Strikes near Karbala\"\ndate: 2024-02-03T10:00:00+03:00\n"
+           b"actors: [Kata'ib Hezbollah, CENTCOM]\nlocations: [Karbala]\n"
+           b"custom: {a: 1}\nsummary: x\n---\n\nBody *text*.\n")
+    doc, found = content.parse_source(raw, "2024/x.md", "UTC")
+    assert doc is not None and doc.marks
+    value = (doc, (*found, warning("test.kind", "2024/x.md", "a note", 3, 4)), None)
+    blob = dumps(value)
+    assert loads(blob) == value
+    ops = {op.name for op, _, _ in pickletools.genops(blob[16:])}
+    assert "BUILD" not in ops  # no object filled in by __setstate__
