@@ -515,9 +515,8 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
         old_urls = {doc.path: doc.meta.aliases for doc in docs}
         aliases = {r.url: old_urls.get(r.source, ()) for r in site.reports}
         when = now or datetime.now(UTC)
-        publish_fp = prints.of(config_key(config), site.reports, site.actors, site.locations,
-                               site.registry, aliases, paths,
-                               None if site.reports else when)
+        publish_fp = prints.of(config_key(config), prints.published(site.reports),
+                               site.registry, aliases, paths, None if site.reports else when)
         published_found = cached_stage("publish", publish_fp)
         published: Iterator[OutputFile] = iter(())  # made one by one as they are written
         if published_found is None:

@@ -116,6 +116,15 @@ class Fingerprints:
         return _hash(b"S", self._settings, self._pickle((registry, rows)),
                      site_totals(totals, sorted(totals)))
 
+    def published(self, reports: Sequence[Report]) -> list[tuple[object, ...]]:
+        """What ``sitegen.publish`` reads of each report (feeds, sitemap, exports): every
+        field but the body, the body's word count, and its source's key only where the body
+        stands in for a missing summary (``publish.summary_text``). The actors and locations
+        follow from these, the registry and the settings, so an edit to a report's body
+        leaves the feeds and exports as they were."""
+        return [(*(getattr(r, name) for name in _REPORT_FIELDS), r.body.word_count,
+                 None if r.summary.strip() else self._doc_keys[r.source]) for r in reports]
+
     def current(self, reports: Sequence[Report], terms: Sequence[Term]) -> set[bytes]:
         """The keys of this build's reports and terms, for ``refs_current``."""
         return {*map(self.report, reports), *map(self.term, terms)}

@@ -579,3 +579,43 @@ def test_cached_reports_load_through_their_init_and_round_trip() -> None:
     assert loads(blob) == value
     ops = {op.name for op, _, _ in pickletools.genops(blob[16:])}
     assert "BUILD" not in ops  # no object filled in by __setstate__
+
+
+def _swap_a_word(path: Path, old: str, new: str) -> None:
+    """Replace the body's first ``old`` word with ``new``: same word count."""
+    head, sep, body = path.read_text(encoding="utf-8").partition("\n---\n")
+    assert f" {old} " in body
+    path.write_text(head + sep + body.replace(f" {old} ", f" {new} ", 1), encoding="utf-8")
+
+
+def test_a_body_edit_reuses_the_exports_unless_the_body_stands_in_for_the_summary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Feeds, sitemap and exports show a report's fields, its word count, and its body
+    only where it has no summary (the feed's and exports' summary is then cut from the
+    body): a same-length body edit of a report with a summary reuses them; the same edit
+    of a report without one makes them again. Both equal cold builds."""
+    root = copy_sample(tmp_path / "site")
+    bare = reports(root)[6]
+    text = bare.read_text(encoding="utf-8")
+    bare.write_text("\n".join(line for line in text.split("\n")
+                              if not line.startswith("summary:")), encoding="utf-8")
+    calls = []
+    real = publish.publish_files
+
+    def publish_files(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(publish, "publish_files", publish_files)
+    run(root)
+    _swap_a_word(reports(root)[3], "the", "a")
+    run(root)
+    assert len(calls) == 1  # the stage was reused whole
+    assert snapshot(root / "output") == cold(root, tmp_path)
+    records = (root / "output" / publish.REPORTS_JSON_URL).read_text(encoding="utf-8")
+    calls.clear()
+    _swap_a_word(bare, "the", "zebrafinch")
+    run(root)
+    assert len(calls) == 1
+    assert (root / "output" / publish.REPORTS_JSON_URL).read_text(encoding="utf-8") != records
+    assert snapshot(root / "output") == cold(root, tmp_path)
