@@ -339,8 +339,8 @@ def doc_keys(reports: Iterable[Report], terms: Sequence[Term],
 # at most ``chunk_size`` reports. Small segments are re-indexed together once there are
 # SMALL_SEGMENTS of them. Ties in ranking are broken by date and URL (sitegen.search.query),
 # so the answers equal a fresh single-segment index's exactly.
-MIN_CHUNK = 500  # reports per segment: an edit re-indexes this many (or a 20th of all)
-SEGMENTS = 20
+MIN_CHUNK = 250  # reports per segment: an edit re-indexes this many (or a 40th of all)
+SEGMENTS = 40
 SMALL_SEGMENTS = 4
 
 
