@@ -60,6 +60,9 @@ _PendingIndex = IndexUpdate | Background[IndexStats]  # the search index, writte
 # first chunk. At 10,000 reports the process tree's peak during the render went from 365 to
 # 265 MiB, for about 2 s more of render (the templates are compiled before the fork).
 RENEW_PAGE_WORKERS = 16
+# At most this many pages to render (an edit's), and they are rendered in this process
+# while the index is updated beside them: forking page workers costs more than they save.
+FEW_PAGES = 256
 GC_THRESHOLD = 50_000  # allocations between young-generation collections during a build
 _TEXTS_PART = 1 << 20  # characters of static-search posting texts per cache entry
 
@@ -488,9 +491,17 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                                    page.site_fields), False, refs
 
         seen: set[tuple[str, int | None, str]] = set()
-        if jobs > 1:
+        page_jobs = jobs
+        if stage is not None and jobs > 1 and len(todo_pages) <= FEW_PAGES:
+            # An edit's few pages: rendered here, while the standby workers update the
+            # index's changed segments beside them (no page workers are forked then, so
+            # none is forked while this process's thread feeds the index writers).
+            pending = _start_index(*index_args, standby)
+            page_jobs = 1
+        if page_jobs > 1:
             render.compile_templates(env, todo_pages)
-        for done in ordered_map(page_task, todo_pages, jobs, chunk=32, renew=RENEW_PAGE_WORKERS):
+        for done in ordered_map(page_task, todo_pages, page_jobs, chunk=32,
+                                renew=RENEW_PAGE_WORKERS):
             if isinstance(done, Diagnostic):
                 if render.diagnostic_key(done) not in seen:
                     seen.add(render.diagnostic_key(done))
@@ -506,7 +517,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                     stage.reused += 1
                 else:
                     stage.bytes_written += record.size
-        if stage is not None and jobs > 1:
+        if stage is not None and jobs > 1 and pending is None:
             # Once the page workers are done, the Whoosh index's new segments are written
             # side by side by the standby workers, sent their documents by a thread of
             # this process, while it makes the feeds and the static search index.

@@ -5,10 +5,14 @@ from __future__ import annotations
 import hashlib
 import shutil
 from pathlib import Path
+from typing import Any
 
+import pytest
 from browser_support import REPO
+from conftest import snapshot
 
-from sitegen.build import build
+from sitegen import build as build_module
+from sitegen.build import FEW_PAGES, build
 from sitegen.config import load_config
 from sitegen.parallel import ordered_map
 
@@ -18,19 +22,24 @@ def checksums(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_parallel_output_equals_serial_output_byte_for_byte(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "content", tmp_path / "content")
-    shutil.copy(REPO / "sitegen.yaml", tmp_path / "sitegen.yaml")
-    # more reports than the parallel threshold: copies of the sample under other slugs
+def _copies_site(root: Path) -> None:
+    """The sample, and copies of its reports under other slugs: more pages than
+    ``FEW_PAGES``, so a cold build forks page workers."""
+    shutil.copytree(REPO / "content", root / "content")
+    shutil.copy(REPO / "sitegen.yaml", root / "sitegen.yaml")
     for i in range(8):
         for src in sorted((REPO / "content").glob("20*/*.md")):
             lines = [line for line in src.read_text(encoding="utf-8").splitlines(keepends=True)
                      if not line.startswith("slug:")]
             text = "".join(lines).replace("\ntitle: ", f"\nslug: copy-{i}-{src.stem}\ntitle: ",
                                           1)
-            dest = tmp_path / "content" / f"copies{i}" / src.name
+            dest = root / "content" / f"copies{i}" / src.name
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text(text, encoding="utf-8")
+
+
+def test_parallel_output_equals_serial_output_byte_for_byte(tmp_path: Path) -> None:
+    _copies_site(tmp_path)
     config, diags = load_config(tmp_path / "sitegen.yaml")
     assert diags == []
     serial = build(config, jobs=1, use_cache=False)
@@ -41,6 +50,37 @@ def test_parallel_output_equals_serial_output_byte_for_byte(tmp_path: Path) -> N
     assert checksums(config.output_path) == one
     assert len(one) > 500
     assert serial.stats == parallel.stats
+
+
+def test_a_parallel_edit_build_equals_a_serial_cold_build(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edit's few pages are rendered in the main process while the standby workers
+    update the index beside them (``FEW_PAGES``): pages and search results equal a
+    one-process cold build's."""
+    _copies_site(tmp_path / "site")
+    config, diags = load_config(tmp_path / "site" / "sitegen.yaml")
+    assert diags == [] and build(config, jobs=2).ok
+    report = sorted((tmp_path / "site" / "content").glob("copies3/*.md"))[2]
+    report.write_text(report.read_text(encoding="utf-8") + "\nA zebrafinch was seen.\n",
+                      encoding="utf-8")
+    calls: list[tuple[int, int]] = []
+    real = build_module.ordered_map
+
+    def spy(func: Any, items: Any, jobs: int, *args: Any, **kwargs: Any) -> Any:
+        if getattr(func, "__name__", "") == "page_task":
+            calls.append((len(items), jobs))
+        return real(func, items, jobs, *args, **kwargs)
+
+    monkeypatch.setattr(build_module, "ordered_map", spy)
+    edit = build(config, jobs=2)
+    assert edit.ok
+    [(pages, jobs)] = calls
+    assert 0 < pages <= FEW_PAGES and jobs == 1  # rendered here, the index beside
+    shutil.copytree(tmp_path / "site", tmp_path / "cold",
+                    ignore=shutil.ignore_patterns("output", ".*"))
+    cold, diags = load_config(tmp_path / "cold" / "sitegen.yaml")
+    assert build(cold, jobs=1, use_cache=False).ok
+    assert snapshot(config.output_path) == snapshot(cold.output_path)
 
 
 def test_ordered_map_keeps_order_and_results() -> None:
