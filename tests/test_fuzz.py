@@ -353,6 +353,9 @@ BRACKETS = ("the brackets of the paragraph starting here are nested or left open
 NESTED = "levels deep (block quotes, list items and indentation count); the limit is 32"
 STACK = ("the Markdown is nested too deeply for the parser (it ran out of stack); flatten the "
          "deepest lists, quotes or definition lists")
+# Python-Markdown before 3.11 runs out of stack on a long run of definition lists; 3.11 nests
+# them that deep, which sitegen refuses after the conversion (either is the same clear error)
+DEEP_DL = "the definition lists are nested "
 SLOW = ("the Markdown took more than 1 s to turn into HTML (markdown_time_limit in "
         "sitegen.yaml); split very long tables, lists or paragraphs")
 
@@ -374,7 +377,7 @@ PATHOLOGICAL = {
     "10000 - on a line": ('"- " * 10_000 + "x"', 10, (1, "nested 12500 " + NESTED)),
     "1000 indented list levels": ('"\\n".join("  " * i + "- x" for i in range(1_000))', 10,
                                   (65, "nested 33 " + NESTED)),
-    "3000 definition lists": ('"a\\n: b\\n" * 3_000', 10, (None, STACK)),
+    "3000 definition lists": ('"a\\n: b\\n" * 3_000', 10, (None, (STACK, DEEP_DL))),
     "3000 refs to one footnote": ('"[^1] " * 3_000 + "\\n\\n[^1]: note\\n"', 10,
                                   (1, "footnote [^1] is referenced more than 200 times")),
     "2000-row table": ('"|a|b|c|d|e|\\n|-|-|-|-|-|\\n" + "|1|2|3|4|5|\\n" * 2_000', 10, "page"),
@@ -394,7 +397,8 @@ def test_pathological_markdown_ends_in_a_page_or_a_clear_error(runner: Runner,
         assert isinstance(expected, tuple)
         line, start = expected
         assert "error" in out, out
-        assert (out["line"], out["error"][:len(start)]) == (line, start)
+        assert out["line"] == line
+        assert out["error"].startswith(start), out
 
 
 def test_too_complex_reports_are_errors_naming_file_and_line(tmp_path: Path,
@@ -412,8 +416,9 @@ def test_too_complex_reports_are_errors_naming_file_and_line(tmp_path: Path,
     lines = stderr.splitlines()
     assert lines[0].startswith(f"content/brackets.md:7: error[markdown.too-complex]: {BRACKETS} "
                                "(it would scan 50,005,000 characters; the limit is 1,000,000)")
-    assert lines[1:] == [
-        f"content/deflists.md:5: error[markdown.too-complex]: {STACK}",
+    assert lines[1].startswith((f"content/deflists.md:5: error[markdown.too-complex]: {STACK}",
+                                f"content/deflists.md:5: error[markdown.too-complex]: {DEEP_DL}"))
+    assert lines[2:] == [
         f"content/quotes.md:37: error[markdown.too-complex]: nested 33 {NESTED}",
         "sitegen: 3 errors; nothing was written"]
     assert not (root / "output").exists()

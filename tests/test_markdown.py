@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from sitegen.markdown import (
     EXTENSIONS,
+    MarkdownTooComplex,
     _parser,
     _toc_slug,
     render_markdown,
@@ -235,3 +236,14 @@ def test_every_inline_pattern_is_known_or_always_tried() -> None:
     from sitegen.markdown import _TRIGGERS
     names = set(_parser().inlinePatterns._data)
     assert set(_TRIGGERS) <= names
+
+
+def test_definition_lists_nested_past_the_limit_are_refused() -> None:
+    """Python-Markdown 3.11 nests a run of terms and definitions one level each; past
+    MAX_NESTING levels the body is refused as too complex, as the line-nesting check
+    refuses deep quotes and lists (earlier releases ran out of stack on it)."""
+    assert render_markdown("a\n: b\n" * 20).html.count("<dl>") >= 1
+    with pytest.raises(MarkdownTooComplex) as info:
+        render_markdown("a\n: b\n" * 200)
+    assert info.value.message.startswith(("the definition lists are nested ",
+                                          "the Markdown is nested too deeply"))
