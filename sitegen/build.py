@@ -23,6 +23,7 @@ from typing import Any
 from whoosh.index import LockError
 
 from sitegen import __version__, content, model, output, publish, render, slugs
+from sitegen.access import BodyAccess
 from sitegen.cache import BuildCache, CacheCorrupt, FileRecord, digest, discarded, dumps, loads
 from sitegen.config import SiteConfig
 from sitegen.diagnostics import Diagnostic, error, has_errors, sort_key
@@ -32,6 +33,7 @@ from sitegen.fingerprint import (
     Fingerprints,
     combine,
     config_key,
+    join_refs,
     refs_current,
     settings_key,
     site_totals,
@@ -65,6 +67,7 @@ RENEW_PAGE_WORKERS = 16
 FEW_PAGES = 256
 GC_THRESHOLD = 50_000  # allocations between young-generation collections during a build
 _TEXTS_PART = 1 << 20  # characters of static-search posting texts per cache entry
+PAGE_REFS = digest("page-refs")  # the memo entry of the last build's page references
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,9 +242,10 @@ class _Loaded:
 
 
 def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
-          ) -> tuple[list[_Loaded], BuildCache | None, bytes]:
+          access: BodyAccess) -> tuple[list[_Loaded], BuildCache | None, bytes]:
     """Read every report; parse those the cache does not know. A damaged cache is
-    discarded (a warning) and the build goes on without it."""
+    discarded (a warning) and the build goes on without it. Stored bodies note their reads
+    in ``access``."""
     folder = config.content_path
     if not folder.is_dir():
         diags.append(error("content.missing", str(folder), "content folder not found"))
@@ -286,7 +290,8 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
             doc, found, outcome = hit
             if isinstance(outcome, tuple):  # the body's toc and word count; the rest stays
                 toc, words = outcome
-                outcome = StoredBody(key, tuple(toc), int(words), read=read_body)
+                outcome = StoredBody(key, tuple(toc), int(words), read=read_body,
+                                     access=access)
             loaded.append(_Loaded(key, doc, list(found), outcome, cached=True))
             continue
         loaded.append(_Loaded(key, None, [], source=(rel.as_posix(), shown)))  # see _read_parse
@@ -306,7 +311,8 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
            diags: list[Diagnostic], fixes: list[MentionFix], timer: _Timer,
            result: Callable[..., BuildResult], *, strict: bool, write: bool, report: Progress,
            now: datetime | None, jobs: int, standby: Standby) -> BuildResult:
-    loaded, store, settings = _load(config, store, diags)
+    access = BodyAccess()  # which stored bodies each page reads: see _page_refs
+    loaded, store, settings = _load(config, store, diags, access)
     _fork_friendly(jobs)
     registry, found = load_registry(config.content_path)
     diags += found
@@ -328,7 +334,8 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             store.put_doc(item.key, entry, text)
             if isinstance(outcome, tuple):
                 toc, words = outcome
-                item.body = StoredBody(item.key, toc, words, read=store.body_reader().body)
+                item.body = StoredBody(item.key, toc, words, read=store.body_reader().body,
+                                       access=access)
         report("markdown", i + 1, len(todo))
     if store is not None and not store.flush():  # the stages that read bodies need them
         raise CacheCorrupt("the build cache could not store the rendered reports")
@@ -373,9 +380,9 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
         _save(store, None, loaded)
         return result(False)
 
-    env = render.make_env(chain, config.base_path, config.language, config.base_url)
+    env = render.make_env(chain, config.base_path, config.language, config.base_url, access)
     view = render.site_view(site)
-    work = list(render.page_jobs(site, view, _related(site, store, jobs)))
+    work = list(render.page_jobs(site, view, _related(site, store, jobs), access))
     prints = Fingerprints(settings_key(config, chain, builtin_theme() / "templates"), keys)
     old = store.files if store is not None else {}
     totals = render.site_totals(view)
@@ -446,19 +453,22 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
         if stage is not None:
             for job, rel in zip(work, paths, strict=True):
                 stage.claim(rel, job.url)
-        # Pages whose references are all unchanged in an unchanged structure (see
-        # sitegen.fingerprint) are linked here, without a context fingerprinted or a job
-        # completed; the others go to the workers.
-        refs_key = digest("page-refs", prints.structure(site.reports, site.registry, totals))
-        held_refs = _page_refs(store, refs_key) if stage is not None else {}
+        # Pages whose references (the bodies they read) are all unchanged in an unchanged
+        # structure (see sitegen.fingerprint) are linked here, without a context
+        # fingerprinted or a job completed; the others go to the workers.
+        structure = prints.structure(site.reports, site.registry, totals)
+        held_structure, held_refs = _page_refs(store) if stage is not None else (b"", {})
         new_refs: dict[str, tuple[bytes, bytes]] = {}  # relpath -> (fingerprint, references)
-        current = prints.current(site.reports, terms) if held_refs else set()
+        # Reads are recorded only of stored bodies: with any other, no page is linked blind.
+        tracked = all(isinstance(r.body, StoredBody) for r in site.reports)
+        current = prints.current(site.reports) if held_refs and tracked and \
+            held_structure == structure else None
         todo_pages = []
         for job, rel in zip(work, paths, strict=True):
             prior, held = old.get(rel), held_refs.get(rel)
-            if stage is not None and prior is not None and held is not None and \
-                    held[0] == prior.fingerprint and refs_current(held[1], current) and \
-                    stage.link_claimed(rel, prior.matches):
+            if current is not None and stage is not None and prior is not None and \
+                    held is not None and held[0] == prior.fingerprint and \
+                    refs_current(held[1], current) and stage.link_claimed(rel, prior.matches):
                 records[rel] = prior
                 new_refs[rel] = held
                 stage.reused += 1
@@ -471,24 +481,29 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                 Diagnostic:
             """One page, in a worker: linked from the live output if made from the same
             inputs, else rendered and written. Only (relpath, record, reused, references)
-            comes back."""
+            comes back: the references are the bodies it read, or for a linked page those
+            it read when it was rendered. A page whose reads are not known is rendered
+            again, unless no reads are recorded in this build."""
             rel = slugs.output_relpath(job.url)
-            job = job.complete()
-            base, refs = prints.page_and_refs(job.templates, job.context)
-            prior = old.get(rel)
-            if stage is not None and prior is not None and prior.fingerprint == combine(
-                    base, site_totals(totals, prior.site_fields)) and stage.link_claimed(
-                    rel, prior.matches):
-                return rel, prior, True, refs
-            page = render.render_page(env, job, stage.write_claimed if stage else None)
+            with access.recording() as read:
+                job = job.complete()
+                base = prints.page(job.templates, job.context)
+                prior, held = old.get(rel), held_refs.get(rel)
+                if stage is not None and prior is not None and (not tracked or (
+                        held is not None and held[0] == prior.fingerprint)) and \
+                        prior.fingerprint == combine(base, site_totals(
+                            totals, prior.site_fields)) and stage.link_claimed(
+                        rel, prior.matches):
+                    return rel, prior, True, held[1] if held is not None else b""
+                page = render.render_page(env, job, stage.write_claimed if stage else None)
             if isinstance(page, Diagnostic):
                 return page
             stat = page.written
             if stat is None:
-                return rel, None, False, refs
+                return rel, None, False, b""
             fp = combine(base, site_totals(totals, page.site_fields))
             return rel, FileRecord(fp, stat.st_size, stat.st_mtime_ns, stat.st_ino,
-                                   page.site_fields), False, refs
+                                   page.site_fields), False, join_refs(read)
 
         seen: set[tuple[str, int | None, str]] = set()
         page_jobs = jobs
@@ -512,7 +527,8 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             rel, record, was_reused, refs = done
             if record is not None and stage is not None:
                 records[rel] = record
-                new_refs[rel] = (record.fingerprint, refs)
+                if tracked:  # else its reads are unknown: no entry, never linked blind
+                    new_refs[rel] = (record.fingerprint, refs)
                 if was_reused:
                     stage.reused += 1
                 else:
@@ -561,9 +577,12 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             if static.is_dir():
                 stage.copy_tree(static, "static")
         timer.lap("static")
+        # What the static index reads of the terms besides the reports' documents (whose
+        # keys hold their terms' names): not the terms' own keys, which hash every report
         static_fp = prints.of(config_key(config), [(r.url, index_keys[r.url])
                                                    for r in site.reports],
-                              site.actors, site.locations)
+                              [(t.kind, t.slug, t.name, t.url, [r.url for r in t.reports])
+                               for t in terms])
         if cached_stage("static search", static_fp) is None:
             # While the index is still being written, weigh the reports here rather than
             # in more workers: the cores are busy either way, and two more processes
@@ -591,7 +610,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             return result(False, _stats(site, docs, pages, None, len(todo)), site)
         stage.commit()
         if store is not None:  # each entry holds its page's fingerprint: see _page_refs
-            store.put_memo(refs_key, new_refs)
+            store.put_memo(PAGE_REFS, (structure, new_refs))
         _save(store, records, loaded)
         timer.lap("swap")
     except (output.OutputError, OSError) as exc:
@@ -627,19 +646,22 @@ def _related(site: model.Site, store: BuildCache | None, jobs: int,
     return related
 
 
-def _page_refs(store: BuildCache | None, key: bytes) -> dict[str, tuple[bytes, bytes]]:
-    """The last build's pages for this structure: relpath -> (fingerprint, references).
-    An entry counts only where its fingerprint is the page's file record's, so entries
-    stored by a build that failed before its swap are never trusted."""
+def _page_refs(store: BuildCache | None) -> tuple[bytes, dict[str, tuple[bytes, bytes]]]:
+    """The last build's structure (``Fingerprints.structure``) and its pages: relpath ->
+    (fingerprint, references). A page's references follow from its fingerprint, whatever
+    the structure; whether they tell that a page is unchanged holds only in the same
+    structure. An entry counts only where its fingerprint is the page's file record's, so
+    entries stored by a build that failed before its swap are never trusted."""
     if store is None:
-        return {}
+        return b"", {}
     with contextlib.suppress(CacheCorrupt, sqlite3.Error):
-        held = store.get_memo([key]).get(key)
-        if isinstance(held, dict) and all(
+        held = store.get_memo([PAGE_REFS]).get(PAGE_REFS)
+        if isinstance(held, tuple) and len(held) == 2 and isinstance(held[0], bytes) and \
+                isinstance(held[1], dict) and all(
                 isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], bytes)
-                and isinstance(v[1], bytes) for v in held.values()):
-            return held
-    return {}
+                and isinstance(v[1], bytes) for v in held[1].values()):
+            return held[0], held[1]
+    return b"", {}
 
 
 def _static_weight_keys(site: model.Site, index_keys: Mapping[str, str]) -> dict[str, bytes]:

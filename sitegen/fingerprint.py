@@ -16,12 +16,13 @@ site-wide totals a template may read (``site.report_count``, ``site.actors``,
 ``site.locations``) are left out: ``render`` records which of them each page read, and
 ``site_totals`` hashes just those.
 
-A page's *references* are the keys of the reports and terms its fingerprint substituted
-(``page_and_refs``). Everything else in a page's context follows from the site's
-*structure* (``structure``: the settings, the registry, the totals and every report but its
-body). So while the structure stays the same, a page whose references are all still keys of
-this build's reports and terms (``refs_current``) has the fingerprint it had: an edit to one
-report's body need not fingerprint, let alone render, the pages that do not show it.
+A page's *references* are the cache keys of the report bodies it read while it was rendered
+(``sitegen.model.BodyAccess``: its own report's body, an excerpt shown in a list).
+Everything else in a page's context follows from the site's *structure* (``structure``: the
+settings, the registry, the totals and every report but its body). So while the structure stays the same, a page whose references are all still keys of
+this build's bodies (``refs_current``) is the page it was: an edit to one report's body
+re-renders its own page and the pages that read that body, not every list that names the
+report.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import dataclasses
 import hashlib
 import io
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
@@ -99,15 +100,6 @@ class Fingerprints:
         """The fingerprint of a page rendered from ``templates`` with ``context``."""
         return _hash(self._settings, "\0".join(templates).encode(), self._pickle(context))
 
-    def page_and_refs(self, templates: Sequence[str], context: object) -> tuple[bytes, bytes]:
-        """``page`` and the page's references: the keys of the reports and terms in its
-        context, distinct and sorted, joined (``refs_current`` reads them)."""
-        refs: list[bytes] = []
-        buffer = io.BytesIO()
-        _Pickler(buffer, self, None, refs).dump(context)
-        fp = _hash(self._settings, "\0".join(templates).encode(), buffer.getvalue())
-        return fp, b"".join(sorted(set(refs)))
-
     def structure(self, reports: Sequence[Report], registry: object,
                   totals: Mapping[str, object]) -> bytes:
         """The site's structure (see the module doc): the settings, the registry, every
@@ -125,9 +117,9 @@ class Fingerprints:
         return [(*(getattr(r, name) for name in _REPORT_FIELDS), r.body.word_count,
                  None if r.summary.strip() else self._doc_keys[r.source]) for r in reports]
 
-    def current(self, reports: Sequence[Report], terms: Sequence[Term]) -> set[bytes]:
-        """The keys of this build's reports and terms, for ``refs_current``."""
-        return {*map(self.report, reports), *map(self.term, terms)}
+    def current(self, reports: Sequence[Report]) -> set[bytes]:
+        """The body keys of this build's reports, for ``refs_current``."""
+        return {self._doc_keys[r.source] for r in reports}
 
     def of(self, *values: object) -> bytes:
         """The fingerprint of any model values (reports and terms by key, as for pages)."""
@@ -143,12 +135,17 @@ class Fingerprints:
         return buffer.getvalue()
 
 
-_KEY_SIZE = 16  # bytes of a report's or term's key (_hash)
+_KEY_SIZE = 16  # bytes of a body's cache key (sitegen.cache.digest)
 _REPORT_FIELDS = tuple(f.name for f in dataclasses.fields(Report) if f.name != "body")
 
 
+def join_refs(keys: Iterable[bytes]) -> bytes:
+    """Body keys as a page's references: distinct, sorted, joined."""
+    return b"".join(sorted(set(keys)))
+
+
 def refs_current(refs: bytes, current: set[bytes]) -> bool:
-    """Whether every reference in ``refs`` (from ``page_and_refs``) is in ``current``."""
+    """Whether every reference in ``refs`` (from ``join_refs``) is in ``current``."""
     return all(refs[i:i + _KEY_SIZE] in current for i in range(0, len(refs), _KEY_SIZE))
 
 
@@ -171,25 +168,17 @@ class _Pickler(pickle.Pickler):
     for every string and number). Sets are pickled in iteration order, so contexts hold
     none (a set of strings would change its fingerprint with the hash seed)."""
 
-    def __init__(self, file: io.BytesIO, prints: Fingerprints, top: object,
-                 refs: list[bytes] | None = None) -> None:
+    def __init__(self, file: io.BytesIO, prints: Fingerprints, top: object) -> None:
         super().__init__(file, protocol=5)
         self._prints = prints
         self._top = top
-        self._refs = refs  # collects the keys substituted, if given
-
-    def _substitute(self, kind: str, key: bytes) -> Any:
-        """A report or term pickled as its key (noted among the references, if kept)."""
-        if self._refs is not None:
-            self._refs.append(key)
-        return _ref, (kind, key)
 
     def reducer_override(self, obj: Any) -> Any:
         cls = type(obj)
         if cls is Report:
-            return self._substitute("R", self._prints.report(obj))
+            return _ref, ("R", self._prints.report(obj))
         if cls is Term and obj is not self._top:
-            return self._substitute("T", self._prints.term(obj))
+            return _ref, ("T", self._prints.term(obj))
         if cls is MappingProxyType:
             return _fields, ("mappingproxy", dict(obj))  # its class cannot be pickled
         if cls.__name__ == "SiteView":  # see site_totals

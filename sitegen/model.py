@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sitegen import slugs
+from sitegen.access import BodyAccess
 from sitegen.config import SiteConfig
 from sitegen.content import SourceDoc
 from sitegen.diagnostics import Diagnostic, error, warning
@@ -66,20 +67,38 @@ class StoredBody:
     """A rendered body whose HTML and text stay where the build stored them (the build
     cache): the table of contents and word count are at hand, ``html`` and ``text`` are read
     through ``read`` each time they are asked for. It reads like a ``RenderedBody``; a build
-    with a cache never holds every report's body in memory at once."""
+    with a cache never holds every report's body in memory at once. Each of the four is
+    noted in ``access``, if given."""
 
     key: bytes  # the report's cache key
-    toc: tuple[Heading, ...]
-    word_count: int
+    stored_toc: tuple[Heading, ...]
+    stored_word_count: int
     read: Callable[[bytes], tuple[str, str]] = field(compare=False, repr=False)
+    access: BodyAccess | None = field(default=None, compare=False, repr=False)
 
     @property
     def html(self) -> str:
+        if self.access is not None:
+            self.access.note(self.key)
         return self.read(self.key)[0]
 
     @property
     def text(self) -> str:
+        if self.access is not None:
+            self.access.note(self.key)
         return self.read(self.key)[1]
+
+    @property
+    def toc(self) -> tuple[Heading, ...]:
+        if self.access is not None:
+            self.access.note(self.key)
+        return self.stored_toc
+
+    @property
+    def word_count(self) -> int:
+        if self.access is not None:
+            self.access.note(self.key)
+        return self.stored_word_count
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,9 +307,16 @@ def build_site(config: SiteConfig,
     published = [(d, b) for d, b in docs if config.drafts or not d.meta.draft]
     kinds: tuple[TermKind, TermKind] = ("actor", "location")
 
+    resolved: dict[tuple[TermKind, str], tuple[str, Entity | None]] = {}
+
     def resolve(kind: TermKind, name: str) -> tuple[str, Entity | None]:
-        entity = registry.resolve(kind, name)
-        return (entity.slug if entity is not None else slugs.slugify_name(name)), entity
+        # once per spelling: a name recurs in hundreds of reports
+        hit = resolved.get((kind, name))
+        if hit is None:
+            entity = registry.resolve(kind, name)
+            hit = resolved[(kind, name)] = (
+                entity.slug if entity is not None else slugs.slugify_name(name)), entity
+        return hit
 
     # Terms: every spelling goes to its entity, or is grouped by slug; a report counts once
     # per spelling.

@@ -35,9 +35,18 @@ from jinja2 import (
 from markupsafe import Markup
 
 from sitegen import __version__, slugs
+from sitegen.access import BodyAccess
 from sitegen.diagnostics import Diagnostic, error
 from sitegen.files import OutputFile
-from sitegen.model import CoTerm, Listed, Report, Site, Term, TermKind, YearArchive
+from sitegen.model import (
+    CoTerm,
+    Listed,
+    Report,
+    Site,
+    Term,
+    TermKind,
+    YearArchive,
+)
 from sitegen.parallel import ordered_map
 from sitegen.related import reading_minutes, related_reports
 from sitegen.svg import MapPlace, format_coordinates, locator_map, year_bars
@@ -212,8 +221,9 @@ class _Environment(Environment):
 
 
 def make_env(theme_dirs: Sequence[Path], base_path: str = "/", language: str = "en",
-             base_url: str = "/") -> Environment:
-    """The one place a Jinja ``Environment`` is created."""
+             base_url: str = "/", access: BodyAccess | None = None) -> Environment:
+    """The one place a Jinja ``Environment`` is created. ``access`` records the stored
+    bodies a page reads (see ``BodyAccess``), fragments reused from ``cached`` included."""
     builtin = builtin_theme() / "templates"
     env = _Environment(
         loader=ChoiceLoader([
@@ -228,7 +238,7 @@ def make_env(theme_dirs: Sequence[Path], base_path: str = "/", language: str = "
         lstrip_blocks=True,
     )
     register_filters(env, base_path, language, base_url)
-    env.globals["cached"] = _MacroCache()
+    env.globals["cached"] = _MacroCache(access)
     return env
 
 
@@ -242,22 +252,34 @@ class _MacroCache:
     context sees nothing else, but ``caller()`` would). Arguments are told apart by
     identity, not equality (a report is a large value to hash): the entry holds them, so
     their ids stay theirs while the cache lives. It holds at most ``LIMIT`` characters of
-    output, the oldest entries going first, so a large archive costs no more memory."""
+    output, the oldest entries going first, so a large archive costs no more memory. The
+    stored bodies an entry read when it was rendered are noted again each time it is reused
+    (``BodyAccess.replay``), so a page's recorded reads are those of a page rendered without
+    the cache."""
 
     LIMIT = 16 << 20
 
-    def __init__(self) -> None:
-        self._held: dict[tuple[int, ...], tuple[tuple[Any, ...], Any]] = {}
+    def __init__(self, access: BodyAccess | None = None) -> None:
+        self._held: dict[tuple[int, ...], tuple[tuple[Any, ...], Any, frozenset[bytes]]] = {}
         self._size = 0
+        self._access = access
 
     def __call__(self, macro: Any, *args: Any) -> Any:
         key = (id(macro), *map(id, args))
         hit = self._held.get(key)
         if hit is None:
-            hit = self._held[key] = ((macro, *args), macro(*args))
+            if self._access is None:
+                output, read = macro(*args), frozenset[bytes]()
+            else:
+                with self._access.recording() as seen:
+                    output = macro(*args)
+                read = frozenset(seen)
+            hit = self._held[key] = ((macro, *args), output, read)
             self._size += len(hit[1])
             while self._size > self.LIMIT:
                 self._size -= len(self._held.pop(next(iter(self._held)))[1])
+        elif hit[2] and self._access is not None:
+            self._access.replay(hit[2])
         return hit[1]
 
 
@@ -405,16 +427,36 @@ class PageJob:
 
 
 class _TermExtras:
-    """``term_extras(site, term)``, computed once per process for all pages of a term."""
+    """``term_extras(site, term)``, computed once per process for all pages of a term (the
+    stored bodies it read noted again for each page, as ``_MacroCache`` does)."""
 
-    def __init__(self, site: Site, term: Term) -> None:
-        self._site, self._term = site, term
+    def __init__(self, site: Site, term: Term, access: BodyAccess | None) -> None:
+        self._site, self._term, self._access = site, term, access
         self._value: dict[str, Any] | None = None
+        self._read: frozenset[bytes] = frozenset()
 
     def __call__(self) -> dict[str, Any]:
         if self._value is None:
-            self._value = term_extras(self._site, self._term)
+            if self._access is None:
+                self._value = term_extras(self._site, self._term)
+            else:
+                with self._access.recording() as seen:
+                    self._value = term_extras(self._site, self._term)
+                self._read = frozenset(seen)
+        elif self._read and self._access is not None:
+            self._access.replay(self._read)
         return self._value
+
+
+class _ReadingTime:
+    """A report page's reading time, worked out where the page is rendered (so that a
+    ``BodyAccess`` recording sees the word count read)."""
+
+    def __init__(self, report: Report) -> None:
+        self._report = report
+
+    def __call__(self) -> dict[str, Any]:
+        return {"reading_minutes": reading_minutes(self._report.body.word_count)}
 
 
 _LATER_EXTRAS: dict[str, Any] = {"co_actors": (), "co_locations": (), "timeline": None,
@@ -422,9 +464,10 @@ _LATER_EXTRAS: dict[str, Any] = {"co_actors": (), "co_locations": (), "timeline"
 
 
 def page_jobs(site: Site, view: SiteView,
-              related: Mapping[str, tuple[Report, ...]] | None = None) -> Iterator[PageJob]:
+              related: Mapping[str, tuple[Report, ...]] | None = None,
+              access: BodyAccess | None = None) -> Iterator[PageJob]:
     """Every page of the site, in a stable order. ``related`` is ``related_reports(site)``
-    when the caller has it already."""
+    when the caller has it already; ``access``, the build's ``BodyAccess``, if any."""
     common: dict[str, Any] = {"site": view, "sitegen_version": __version__}
     size = site.config.page_size
     for page in paginate(site.reports, size, ""):
@@ -440,8 +483,8 @@ def page_jobs(site: Site, view: SiteView,
             page_url=report.url, page_title=report.title, report=report,
             newer=reports[i - 1] if i > 0 else None,
             older=reports[i + 1] if i + 1 < len(reports) else None,
-            related=related.get(report.url, ()),
-            reading_minutes=reading_minutes(report.body.word_count), **common))
+            related=related.get(report.url, ()), reading_minutes=0, **common),
+            later=_ReadingTime(report))
     for kind in ("actor", "location"):
         terms = site.terms(kind)
         label = KIND_LABELS[kind][1]
@@ -450,7 +493,7 @@ def page_jobs(site: Site, view: SiteView,
             page_url=index_url, page_title=label, kind=kind, terms=terms,
             letters=_letters(terms), **common))
         for term in terms:
-            extras = _TermExtras(site, term)  # charts and maps: drawn in the workers
+            extras = _TermExtras(site, term, access)  # charts and maps: drawn in the workers
             for listed in paginate(term.listing, size, term.url):
                 url = listed.page_url(listed.number)
                 title = (term.name if listed.number == 1

@@ -36,10 +36,14 @@ ALLOWED: dict[str, set[str]] = {
     # markdown produces the model's RenderedBody/Heading values; the model never sees Markdown.
     "sitegen.markdown": {"sitegen.model", "sitegen.slugs"},
     # The model resolves front-matter names through the registry (sitegen.entities).
-    "sitegen.model": {"sitegen.config", "sitegen.content", "sitegen.diagnostics",
-                      "sitegen.entities", "sitegen.slugs"},
+    "sitegen.model": {"sitegen.access", "sitegen.config", "sitegen.content",
+                      "sitegen.diagnostics", "sitegen.entities", "sitegen.slugs"},
+    # Which stored bodies a page reads (StoredBody notes them, the renderer's caches replay
+    # them, the build records them): a leaf.
+    "sitegen.access": set(),
     "sitegen.themes": {"sitegen.config", "sitegen.diagnostics"},
-    "sitegen.render": {"sitegen", "sitegen.diagnostics", "sitegen.files", "sitegen.model",
+    "sitegen.render": {"sitegen", "sitegen.access", "sitegen.diagnostics", "sitegen.files",
+                       "sitegen.model",
                        "sitegen.parallel", "sitegen.related", "sitegen.slugs", "sitegen.svg", "sitegen.themes"},
     # Ordered map over forked workers: a leaf.
     "sitegen.parallel": set(),
@@ -65,7 +69,8 @@ ALLOWED: dict[str, set[str]] = {
     "sitegen.cache": {"sitegen", "sitegen.diagnostics"},
     # Fingerprints of pages' inputs: reads the model and the theme's template bytes.
     "sitegen.fingerprint": {"sitegen", "sitegen.config", "sitegen.model"},
-    "sitegen.build": {"sitegen", "sitegen.cache", "sitegen.fingerprint", "sitegen.slugs",
+    "sitegen.build": {"sitegen", "sitegen.access", "sitegen.cache", "sitegen.fingerprint",
+                      "sitegen.slugs",
                       "sitegen.related",
                       "sitegen.config", "sitegen.content", "sitegen.diagnostics",
                       "sitegen.files", "sitegen.markdown", "sitegen.model", "sitegen.output",

@@ -18,7 +18,7 @@ import pytest
 from conftest import REPO, snapshot
 
 from sitegen import publish
-from sitegen.build import BuildResult, build
+from sitegen.build import PAGE_REFS, BuildResult, build
 from sitegen.cache import DB_NAME
 from sitegen.config import load_config
 from sitegen.diagnostics import warning
@@ -139,11 +139,13 @@ def test_an_edit_rerenders_its_page_not_the_others(tmp_path: Path) -> None:
     changed = {p for p, ino in before.items() if p.stat().st_ino != ino}
     [edited] = [p for p in changed if "zebrafinch" in p.read_text(encoding="utf-8")]
     link = "/" + edited.parent.relative_to(root / "output").as_posix() + "/"
-    # Re-rendered: the edited page and the pages that show it (its neighbours in time and
-    # the pages listing it as related); no other report page.
-    assert changed - {edited} == {p for p in before if p != edited and
-                                  f'href="{link}"' in p.read_text(encoding="utf-8")}
-    assert len(changed) < len(before) / 2 and result.stats.parsed == 1
+    # Re-rendered: the edited page alone. Its neighbours in time and the pages listing it
+    # as related link to it, but show its title and date, not its body (see BodyAccess).
+    linking = {p for p in before if p != edited and
+               f'href="{link}"' in p.read_text(encoding="utf-8")}
+    assert linking and changed == {edited}
+    assert result.stats.parsed == 1
+    assert snapshot(root / "output") == cold(root, tmp_path)
 
 
 def test_theme_change_rerenders_pages_but_reuses_bodies(tmp_path: Path) -> None:
@@ -499,20 +501,20 @@ def test_an_edit_updates_the_static_postings_of_its_terms_only(
 
 def test_an_edit_fingerprints_only_the_pages_that_show_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With the site's structure unchanged (a body edit), a page whose references (reports
-    and terms) all kept their keys is linked without being fingerprinted; a change of
+    """With the site's structure unchanged (a body edit), a page whose references (the
+    bodies it read) all kept their keys is linked without being fingerprinted; a change of
     structure (a title) fingerprints every page again. Either way the output is a cold
     build's."""
     from sitegen.fingerprint import Fingerprints
 
     seen: list[str] = []
-    original = Fingerprints.page_and_refs
+    original = Fingerprints.page
 
-    def counting(self: Fingerprints, templates: Any, context: Any) -> tuple[bytes, bytes]:
+    def counting(self: Fingerprints, templates: Any, context: Any) -> bytes:
         seen.append(context.page_url)
         return original(self, templates, context)
 
-    monkeypatch.setattr(Fingerprints, "page_and_refs", counting)
+    monkeypatch.setattr(Fingerprints, "page", counting)
     root = copy_sample(tmp_path / "site")
     first = run(root)
     assert len(seen) == first.stats.pages
@@ -544,12 +546,11 @@ def test_a_page_refs_entry_that_disagrees_with_the_file_record_is_not_trusted(
     db = sqlite3.connect(root / ".sitegen-cache" / DB_NAME)
     from sitegen.cache import dumps, loads
     [(key, value)] = [(k, v) for k, v in db.execute("SELECT key, value FROM memo")
-                      if isinstance(loads(v), dict) and all(
-                          isinstance(x, tuple) and len(x) == 2 for x in loads(v).values())
-                      and any(str(u).endswith("index.html") for u in loads(v))]
-    refs = loads(value)
+                      if k == PAGE_REFS]
+    structure, refs = loads(value)
+    assert any(str(u).endswith("index.html") for u in refs)
     # no references at all (so every page would pass) under fingerprints of no page
-    forged = dict.fromkeys(refs, (b"\0" * 16, b""))
+    forged = (structure, dict.fromkeys(refs, (b"\0" * 16, b"")))
     db.execute("UPDATE memo SET value = ? WHERE key = ?", (dumps(forged), key))
     db.commit()
     db.close()
@@ -619,3 +620,36 @@ def test_a_body_edit_reuses_the_exports_unless_the_body_stands_in_for_the_summar
     assert len(calls) == 1
     assert (root / "output" / publish.REPORTS_JSON_URL).read_text(encoding="utf-8") != records
     assert snapshot(root / "output") == cold(root, tmp_path)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_lists_that_show_bodies_follow_a_body_edit(tmp_path: Path, jobs: int) -> None:
+    """A page is linked unrendered only while the bodies it read are unchanged
+    (``BodyAccess``). In a theme whose list entries show each report's word count and
+    opening words, through the ``cached`` fragments, a body edit re-renders every list the
+    report is on (the home page, its year, its actors' and places' pages, the reports
+    listing it as related), as a cold build has them; in the default theme, whose entries
+    show no body, it re-renders the report's own page alone."""
+    root = copy_sample(tmp_path / "site")
+    theme = root / "themes/mine/templates"
+    theme.mkdir(parents=True)
+    macros = (REPO / "themes/default/templates/_macros.html").read_text(encoding="utf-8")
+    summary = '{% if report.summary %}<p class="summary">{{ report.summary }}</p>{% endif %}'
+    assert summary in macros
+    (theme / "_macros.html").write_text(macros.replace(summary, (
+        '<p class="opening">{{ report.body.text[:40] }} '
+        '({{ report.body.word_count }} words)</p>')), encoding="utf-8")
+    (root / "sitegen.yaml").write_text((root / "sitegen.yaml").read_text(encoding="utf-8")
+                                       + "\ntheme: mine\n", encoding="utf-8")
+    run(root, jobs=jobs)
+    pages = {p: p.stat().st_ino for p in (root / "output").rglob("*.html")}
+    path = reports(root)[3]
+    text = path.read_text(encoding="utf-8")
+    head = text.index("\n---\n", 4) + 5
+    path.write_text(text[:head] + "\nZebrafinches first. " + text[head:] + "\nMore words.\n",
+                    encoding="utf-8")
+    run(root, jobs=jobs)
+    assert snapshot(root / "output") == cold(root, tmp_path)
+    changed = {p for p, ino in pages.items() if p.stat().st_ino != ino}
+    showing = {p for p in pages if "Zebrafinches first" in p.read_text(encoding="utf-8")}
+    assert len(showing) > 3 and showing <= changed
