@@ -7,6 +7,7 @@ before anything touches ``output/``. ``check`` runs the same stages and writes n
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import functools
@@ -450,9 +451,6 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             index_args = (site.reports, terms, index_keys, stage.subdir(config.search_dir),
                           store.index_dir if store is not None else None)
         paths.extend(slugs.output_relpath(job.url) for job in work)
-        if stage is not None:
-            for job, rel in zip(work, paths, strict=True):
-                stage.claim(rel, job.url)
         # Pages whose references (the bodies they read) are all unchanged in an unchanged
         # structure (see sitegen.fingerprint) are linked here, without a context
         # fingerprinted or a job completed; the others go to the workers.
@@ -461,16 +459,23 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
         new_refs: dict[str, tuple[bytes, bytes]] = {}  # relpath -> (fingerprint, references)
         # Reads are recorded only of stored bodies: with any other, no page is linked blind.
         tracked = all(isinstance(r.body, StoredBody) for r in site.reports)
-        current = prints.current(site.reports) if held_refs and tracked and \
-            held_structure == structure else None
+        current = prints.current(site.reports) if stage is not None and held_refs and \
+            tracked and held_structure == structure else None
+        unchanged = [_unchanged_page(old.get(rel), held_refs.get(rel), current)
+                     for rel in paths] if current is not None else [False] * len(paths)
+        if stage is not None and jobs > 1 and unchanged.count(False) <= FEW_PAGES:
+            # An edit's few pages: rendered here, while the standby workers update the
+            # index's changed segments beside them (no page workers are forked then, so
+            # none is forked while this process's thread feeds the index writers).
+            pending = _start_index(*index_args, standby)
         todo_pages = []
-        for job, rel in zip(work, paths, strict=True):
-            prior, held = old.get(rel), held_refs.get(rel)
-            if current is not None and stage is not None and prior is not None and \
-                    held is not None and held[0] == prior.fingerprint and \
-                    refs_current(held[1], current) and stage.link_claimed(rel, prior.matches):
-                records[rel] = prior
-                new_refs[rel] = held
+        if stage is not None:
+            for job, rel in zip(work, paths, strict=True):
+                stage.claim(rel, job.url)
+        for job, rel, same in zip(work, paths, unchanged, strict=True):
+            if same and stage is not None and stage.link_claimed(rel, old[rel].matches):
+                records[rel] = old[rel]
+                new_refs[rel] = held_refs[rel]
                 stage.reused += 1
                 pages += 1
                 continue
@@ -506,13 +511,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                                    page.site_fields), False, join_refs(read)
 
         seen: set[tuple[str, int | None, str]] = set()
-        page_jobs = jobs
-        if stage is not None and jobs > 1 and len(todo_pages) <= FEW_PAGES:
-            # An edit's few pages: rendered here, while the standby workers update the
-            # index's changed segments beside them (no page workers are forked then, so
-            # none is forked while this process's thread feeds the index writers).
-            pending = _start_index(*index_args, standby)
-            page_jobs = 1
+        page_jobs = 1 if pending is not None else jobs
         if page_jobs > 1:
             render.compile_templates(env, todo_pages)
         for done in ordered_map(page_task, todo_pages, page_jobs, chunk=32,
@@ -646,6 +645,14 @@ def _related(site: model.Site, store: BuildCache | None, jobs: int,
     return related
 
 
+def _unchanged_page(prior: FileRecord | None, held: tuple[bytes, bytes] | None,
+                    current: set[bytes]) -> bool:
+    """Whether a page is the page it was (see ``_page_refs``): the file record and the
+    references of its last build agree, and every body it read is unchanged."""
+    return prior is not None and held is not None and held[0] == prior.fingerprint and \
+        refs_current(held[1], current)
+
+
 def _page_refs(store: BuildCache | None) -> tuple[bytes, dict[str, tuple[bytes, bytes]]]:
     """The last build's structure (``Fingerprints.structure``) and its pages: relpath ->
     (fingerprint, references). A page's references follow from its fingerprint, whatever
@@ -680,34 +687,50 @@ def _static_texts(site: model.Site, index_keys: Mapping[str, str],
     the terms of the changed reports only; otherwise made from every report's weights."""
     keys = _static_weight_keys(site, index_keys)
     state_key = _static_state_key(site)
-    texts: dict[str, str] | None = None
+    updated: tuple[dict[str, str], list[str], set[str]] | None = None
     if store is not None:
         with contextlib.suppress(CacheCorrupt, sqlite3.Error, TypeError, ValueError):
-            texts = _updated_texts(site, keys, state_key, store)
-    if texts is None:
+            updated = _updated_texts(site, keys, state_key, store)
+    if updated is None:
         texts = posting_texts(_static_weights(site, index_keys, store, jobs))
+        bounds, touched = None, None
+    else:
+        texts, bounds, touched = updated
     if store is not None:
-        # in parts of about a megabyte: one pickle of every posting was most of the stage's
-        # peak memory (and its copy in SQLite's hands another)
-        parts: list[bytes] = []
-        part: dict[str, str] = {}
-        size = 0
-        for term in sorted(texts):
-            part[term] = texts[term]
-            size += len(texts[term])
-            if size >= _TEXTS_PART:
-                parts.append(_put_part(store, state_key, len(parts), part))
-                part, size = {}, 0
-        parts.append(_put_part(store, state_key, len(parts), part))
-        store.put_memo(state_key, (dict(keys), parts))
+        parts, bounds = _put_parts(store, state_key, texts, bounds, touched)
+        store.put_memo(state_key, (dict(keys), parts, bounds))
     return texts
 
 
-def _put_part(store: BuildCache, state_key: bytes, n: int, part: dict[str, str]) -> bytes:
-    key = digest("static-postings-part", state_key, str(n))
-    store.put_memo(key, part)
-    store.flush()  # its pickle is not held beside the texts until a batch is full
-    return key
+def _put_parts(store: BuildCache, state_key: bytes, texts: dict[str, str],
+               bounds: list[str] | None, touched: set[str] | None,
+               ) -> tuple[list[bytes], list[str]]:
+    """Store ``texts`` in parts of about a megabyte (one pickle of every posting was most of
+    the stage's peak memory, and its copy in SQLite's hands another): their keys and each
+    part's first term. Given the last build's ``bounds`` and the terms ``touched`` since,
+    the parts keep their bounds and only those holding a touched term are stored again."""
+    groups: list[list[str]] = []
+    if bounds is None:
+        size = _TEXTS_PART
+        for term in sorted(texts):
+            if size >= _TEXTS_PART:
+                groups.append([])
+                size = 0
+            groups[-1].append(term)
+            size += len(texts[term])
+        bounds = [group[0] for group in groups] or [""]
+    else:
+        groups = [[] for _ in bounds]
+        for term in sorted(texts):
+            groups[max(0, bisect.bisect_right(bounds, term) - 1)].append(term)
+    keys = []
+    for n, group in enumerate(groups or [[]]):
+        key = digest("static-postings-part", state_key, str(n))
+        if touched is None or any(term in touched for term in group):
+            store.put_memo(key, {term: texts[term] for term in group})
+            store.flush()  # its pickle is not held beside the texts until a batch is full
+        keys.append(key)
+    return keys, bounds
 
 
 def _keep_static_memo(site: model.Site, index_keys: Mapping[str, str],
@@ -717,19 +740,22 @@ def _keep_static_memo(site: model.Site, index_keys: Mapping[str, str],
     parts: list[bytes] = []
     with contextlib.suppress(CacheCorrupt, sqlite3.Error):
         held = store.get_memo([state_key]).get(state_key)
-        if isinstance(held, tuple) and len(held) == 2 and isinstance(held[1], list):
+        if isinstance(held, tuple) and len(held) == 3 and isinstance(held[1], list):
             parts = held[1]
     store.keep_memo([state_key, *parts, *_static_weight_keys(site, index_keys).values()])
 
 
 def _updated_texts(site: model.Site, keys: Mapping[str, bytes], state_key: bytes,
-                   store: BuildCache) -> dict[str, str] | None:
+                   store: BuildCache) -> tuple[dict[str, str], list[str], set[str]] | None:
+    """The last build's texts updated for the changed reports, its parts' bounds and the
+    terms whose postings changed; None to start afresh."""
     held = store.get_memo([state_key]).get(state_key)
-    if not isinstance(held, tuple) or len(held) != 2:
+    if not isinstance(held, tuple) or len(held) != 3:
         return None
-    old_keys, part_keys = held
+    old_keys, part_keys, bounds = held
     if not isinstance(old_keys, dict) or not isinstance(part_keys, list) or \
-            old_keys.keys() != keys.keys():
+            not isinstance(bounds, list) or len(bounds) != len(part_keys) or \
+            not all(isinstance(b, str) for b in bounds) or old_keys.keys() != keys.keys():
         return None
     texts: dict[str, str] = {}
     for part_key in part_keys:  # one at a time: each unpickled part goes once merged
@@ -753,9 +779,9 @@ def _updated_texts(site: model.Site, keys: Mapping[str, bytes], state_key: bytes
             new = report_weights(report, lookup, analyze)
             store.put_memo(keys[report.url], new)
         changes.append((i, found[old_keys[report.url]], new))
-    update_posting_texts(texts, changes)
+    touched = update_posting_texts(texts, changes)
     store.keep_memo(keys.values())
-    return texts
+    return texts, bounds, touched
 
 
 def _static_weights(site: model.Site, index_keys: Mapping[str, str],

@@ -303,6 +303,26 @@ def test_index_updated_segment_by_segment_answers_as_a_fresh_one(
     assert len(segment_files(index)) <= 5 + search_index.SMALL_SEGMENTS
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_edit_shares_its_segment_out_over_the_index_writers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
+    """An edit re-indexes the one segment that held the report: with two index writers,
+    each writes half of it (a new segment each), and the answers still equal a fresh
+    index's."""
+    monkeypatch.setattr(search_index, "MIN_CHUNK", 8)
+    monkeypatch.setattr(search_index, "MIN_SPLIT", 2)
+    root = copy_sample(tmp_path / "site")
+    run(root, jobs=jobs)
+    index = root / ".sitegen-cache/whoosh"
+    before = segment_files(index)
+    assert len(before) == 3  # 19 reports in segments of 8
+    edit_body(root)
+    run(root, jobs=jobs)
+    after = segment_files(index)
+    assert len(before - after) == 1 and len(after - before) == jobs
+    assert snapshot(root / "output") == cold(root, tmp_path)
+
+
 def test_a_reused_stage_reports_its_warnings_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Feeds and exports are reused whole when nothing they show changed; the warnings that
@@ -478,21 +498,39 @@ def test_a_report_changed_just_now_is_read_even_if_its_times_match(
 def test_an_edit_updates_the_static_postings_of_its_terms_only(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sitegen import build as build_module
+    from sitegen.cache import BuildCache
 
     # the postings are cached in parts: make it many parts
     monkeypatch.setattr(build_module, "_TEXTS_PART", 2_000)
+    parts: list[int] = []  # the parts each build stored
+    real_put = BuildCache.put_memo
+
+    def put_memo(self: BuildCache, key: bytes, value: Any) -> None:
+        if isinstance(value, dict) and value and all(
+                isinstance(k, str) and isinstance(v, str) and v.startswith("[[")
+                for k, v in value.items()):
+            parts[-1] += 1
+        real_put(self, key, value)
+
+    monkeypatch.setattr(BuildCache, "put_memo", put_memo)
     root = copy_sample(tmp_path / "site")
+    parts.append(0)
     run(root)
+    assert parts[0] > 10
     full: list[int] = []
     real = build_module.posting_texts
     monkeypatch.setattr(build_module, "posting_texts",
                         lambda weights: full.append(1) or real(weights))
     for name, change in (("edit a body", edit_body), ("retag a report", retag)):
         change(root)
+        parts.append(0)
         run(root)
         assert full == [], name  # updated from the last build's postings
+        # only the parts holding a changed posting are stored again
+        assert 0 < parts[-1] < parts[0], name
         assert snapshot(root / "output") == cold(root, tmp_path), name
         full.clear()  # the cold build made them afresh
+        parts.append(0)
     add_report(root)
     run(root)
     assert len(full) == 1  # new doc ids: made afresh

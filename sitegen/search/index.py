@@ -342,6 +342,7 @@ def doc_keys(reports: Iterable[Report], terms: Sequence[Term],
 MIN_CHUNK = 250  # reports per segment: an edit re-indexes this many (or a 40th of all)
 SEGMENTS = 40
 SMALL_SEGMENTS = 4
+MIN_SPLIT = 50  # reports a writer takes at least when fewer segments than writers are due
 
 
 SPELL_EXT = "spl"
@@ -425,6 +426,10 @@ class IndexUpdate:
             todo = [r for r in reports if r.url in wanted and wanted[r.url] is r
                     and r.url not in present]
             batches = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
+            if len(batches) < len(workers) and len(todo) >= len(workers) * MIN_SPLIT:
+                # an edit's one segment, shared out: each worker writes a part of it
+                share = -(-len(todo) // len(workers))
+                batches = [todo[i:i + share] for i in range(0, len(todo), share)]
             self._kept = frozenset(kept)
             if batches or len(kept) < before:
                 # one writer holds the index's lock while the new segments are written, side

@@ -182,10 +182,10 @@ def _postings_json(ids: Sequence[int], weights: Sequence[int]) -> str:
 
 def update_posting_texts(texts: dict[str, str],
                          changes: Iterable[tuple[int, Mapping[str, int], Mapping[str, int]]],
-                         ) -> None:
+                         ) -> set[str]:
     """Apply weight changes to ``posting_texts`` output in place: ``changes`` holds (doc id,
     old weights, new weights) for docs that kept their id. Only the terms whose weight
-    changed are parsed and written again."""
+    changed are parsed and written again; they are returned (with those now gone)."""
     changes = list(changes)
     touched: dict[str, dict[int, int | None]] = {}
     for doc, old, new in changes:
@@ -206,6 +206,7 @@ def update_posting_texts(texts: dict[str, str],
             texts[term] = _postings_json(ordered, [pairs[d] for d in ordered])
         else:
             texts.pop(term, None)
+    return set(touched)
 
 
 def term_lookup(actors: Sequence[Term], locations: Sequence[Term]) -> dict[tuple[str, str], Term]:
