@@ -38,7 +38,7 @@ import pickle
 import shutil
 import sqlite3
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -331,34 +331,33 @@ class BuildCache:
     def save(self, files: Mapping[str, FileRecord] | None, live_docs: Iterable[bytes]) -> None:
         """Store the new report entries and (unless ``files`` is None, when the output did
         not change) the record of every output file, and drop entries of reports that no
-        longer exist (one transaction)."""
+        longer exist (one transaction). Only rows that changed since the cache was opened
+        are written or deleted: an edit changes a few of 10,000 sources and 17,000 file
+        records. (Whatever another build stored meanwhile can only fail the checks each
+        record gets before it is trusted.)"""
         db = self._db
         db.execute("BEGIN")
         try:
             db.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?)", self._new_docs)
             db.executemany("INSERT OR REPLACE INTO bodies VALUES (?, ?)", self._new_bodies)
             db.executemany("INSERT OR REPLACE INTO memo VALUES (?, ?)", self._new_memo)
-            db.execute("CREATE TEMP TABLE IF NOT EXISTS live (key BLOB PRIMARY KEY)")
-            db.execute("DELETE FROM live")
-            db.executemany("INSERT OR IGNORE INTO live VALUES (?)", ((k,) for k in live_docs))
-            db.execute("DELETE FROM docs WHERE key NOT IN (SELECT key FROM live)")
-            db.execute("DELETE FROM bodies WHERE key NOT IN (SELECT key FROM live)")
-            db.execute("DELETE FROM sources")
-            db.executemany("INSERT INTO sources VALUES (?, ?, ?)", (
-                (path, st, key) for path, (st, key) in self._new_sources.items()))
+            live = set(live_docs)
+            for table in ("docs", "bodies"):
+                db.executemany(f"DELETE FROM {table} WHERE key = ?", [
+                    (key,) for (key,) in db.execute(f"SELECT key FROM {table}")
+                    if key not in live])
+            _put_changed(db, "sources", "path", self.sources, self._new_sources,
+                         lambda path, held: (path, *held))
             if files is not None:  # a complete build: drop what it did not use
-                db.execute("DELETE FROM live")
-                db.executemany("INSERT OR IGNORE INTO live VALUES (?)",
-                               ((k,) for k in self._used_memo))
-                db.execute("DELETE FROM memo WHERE key NOT IN (SELECT key FROM live)")
+                db.executemany("DELETE FROM memo WHERE key = ?", [
+                    (key,) for (key,) in db.execute("SELECT key FROM memo")
+                    if key not in self._used_memo])
                 db.execute("DELETE FROM stages")
                 db.executemany("INSERT INTO stages VALUES (?, ?, ?, ?)", (
                     (name, fp, json.dumps(list(paths)), diags)
                     for name, (fp, paths, diags) in self._new_stages.items()))
-                db.execute("DELETE FROM files")
-                db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)", (
-                    (rel, r.fingerprint, r.size, r.mtime_ns, r.inode, ",".join(r.site_fields))
-                    for rel, r in files.items()))
+                _put_changed(db, "files", "relpath", self.files, files, lambda rel, r: (
+                    rel, r.fingerprint, r.size, r.mtime_ns, r.inode, ",".join(r.site_fields)))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -385,6 +384,18 @@ class BuildCache:
         """Delete the whole cache (it is damaged); the caller builds without it."""
         self._db.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _put_changed(db: sqlite3.Connection, table: str, column: str, old: Mapping[str, Any],
+                 new: Mapping[str, Any], row: Callable[[str, Any], tuple[Any, ...]]) -> None:
+    """Make ``table`` (keyed by ``column``), which holds ``old``, hold ``new``: delete the
+    keys gone and write the rows that changed."""
+    db.executemany(f"DELETE FROM {table} WHERE {column} = ?",
+                   [(k,) for k in old.keys() - new.keys()])
+    changed = [row(k, v) for k, v in new.items() if old.get(k) != v]
+    if changed:
+        marks = ", ".join("?" * len(changed[0]))
+        db.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", changed)
 
 
 class BodyReader:

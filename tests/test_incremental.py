@@ -691,3 +691,32 @@ def test_lists_that_show_bodies_follow_a_body_edit(tmp_path: Path, jobs: int) ->
     changed = {p for p, ino in pages.items() if p.stat().st_ino != ino}
     showing = {p for p in pages if "Zebrafinches first" in p.read_text(encoding="utf-8")}
     assert len(showing) > 3 and showing <= changed
+
+
+def test_the_cache_records_exactly_the_live_files_after_each_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache writes only the rows that changed; after every kind of change its file
+    records are still exactly the live output's files (same size, time and inode) and its
+    sources exactly the content's reports."""
+    from sitegen import content
+
+    monkeypatch.setattr(content, "RACY_NS", 0)  # files just written are recorded too
+    root = copy_sample(tmp_path / "site")
+    run(root)
+    for name, change in STEPS:
+        change(root)
+        run(root)
+        db = sqlite3.connect(root / ".sitegen-cache" / DB_NAME)
+        files = {rel: (size, mtime, ino) for rel, size, mtime, ino in db.execute(
+            "SELECT relpath, size, mtime_ns, inode FROM files")}
+        sources = {path for (path,) in db.execute("SELECT path FROM sources")}
+        db.close()
+        output = root / "output"
+        live = {p.relative_to(output).as_posix(): p.stat() for p in output.rglob("*")
+                if p.is_file() and not p.relative_to(output).as_posix().startswith(
+                    ("_search/", "static/"))}
+        assert files.keys() == live.keys(), name
+        assert all(files[rel] == (st.st_size, st.st_mtime_ns, st.st_ino)
+                   for rel, st in live.items()), name
+        assert sources == {p.relative_to(root).as_posix()
+                           for p in (root / "content").rglob("*.md")}, name
