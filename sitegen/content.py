@@ -79,32 +79,35 @@ def scan(content_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
     files; linked folders are not entered (their reports are already found at their real
     place)."""
     root = Path(os.path.realpath(content_dir))
-    found: list[Path] = []
+    found: list[str] = []  # posix paths: strings, not Paths, for the 10,000s of entries
     diags: list[Diagnostic] = []
-    stack = [Path()]
+    base = os.fspath(content_dir)
+    stack = [""]
     while stack:
         folder = stack.pop()
         try:
-            entries = sorted(os.scandir(content_dir / folder), key=lambda e: e.name)
+            entries = sorted(os.scandir(f"{base}/{folder}" if folder else base),
+                             key=lambda e: e.name)
         except OSError as exc:
-            diags.append(error("content.read", _shown(content_dir, folder),
+            diags.append(error("content.read", _shown(content_dir, Path(folder)),
                                f"cannot read folder: {exc.strerror}"))
             continue
         for entry in entries:
-            rel = folder / entry.name
-            if entry.name.startswith(("_", ".")):
+            name = entry.name
+            if name.startswith(("_", ".")):  # so no folder of ``rel`` starts with one
                 continue
+            rel = f"{folder}/{name}" if folder else name
             link = entry.is_symlink()
             is_dir = entry.is_dir()  # follows links
-            if not is_dir and not is_report_path(rel):
+            if not is_dir and name[name.rfind("."):].lower() not in REPORT_SUFFIXES:
                 continue
             if link:
                 target = Path(os.path.realpath(entry.path))
                 if not target.is_relative_to(root):
-                    diags.append(_escape(content_dir, rel, target))
+                    diags.append(_escape(content_dir, Path(rel), target))
                     continue
                 if not is_dir and not target.exists():
-                    diags.append(error("content.read", _shown(content_dir, rel),
+                    diags.append(error("content.read", _shown(content_dir, Path(rel)),
                                        f"is a broken symbolic link (to {target})"))
                     continue
             if is_dir:
@@ -112,12 +115,15 @@ def scan(content_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
                     stack.append(rel)
             elif entry.is_file():
                 found.append(rel)
-    return sorted(found, key=lambda p: p.as_posix()), diags
+    return [Path(rel) for rel in sorted(found)], diags
 
 
 def _shown(content_dir: Path, rel: Path) -> str:
     """How diagnostics name a path: the content folder's name, then the path inside it."""
-    return (Path(content_dir.name) / rel).as_posix()
+    inside = rel.as_posix()
+    if inside == ".":
+        return content_dir.name or "."
+    return f"{content_dir.name}/{inside}" if content_dir.name else inside
 
 
 def _escape(content_dir: Path, rel: Path, target: Path) -> Diagnostic:
@@ -381,7 +387,7 @@ def source_stat(content_dir: Path, rel: Path, salt: str, now_ns: int) -> str | N
     file changed in the last ``RACY_NS``: its next change might keep the same times, as
     timestamps are coarse on some filesystems."""
     try:
-        st = os.lstat(content_dir / rel)
+        st = os.lstat(f"{content_dir}/{rel}")  # a string: asked of every report
     except OSError:
         return None
     if not stat_module.S_ISREG(st.st_mode) or max(st.st_mtime_ns, st.st_ctime_ns) > \
