@@ -80,6 +80,7 @@ class Fingerprints:
         self._settings = settings
         self._doc_keys = doc_keys  # report.source -> the key of its source in the cache
         self._memo: dict[int, tuple[object, bytes]] = {}  # id -> (object kept alive, hash)
+        self._held_rows: tuple[Sequence[Report], bytes] | None = None
 
     def report(self, report: Report) -> bytes:
         hit = self._memo.get(id(report))
@@ -104,18 +105,27 @@ class Fingerprints:
                   totals: Mapping[str, object]) -> bytes:
         """The site's structure (see the module doc): the settings, the registry, every
         site-wide total, and each report, in order, with all its fields but its body."""
-        rows = [tuple(getattr(r, name) for name in _REPORT_FIELDS) for r in reports]
-        return _hash(b"S", self._settings, self._pickle((registry, rows)),
+        return _hash(b"S", self._settings, self._rows(reports), self._pickle(registry),
                      site_totals(totals, sorted(totals)))
 
-    def published(self, reports: Sequence[Report]) -> list[tuple[object, ...]]:
+    def published(self, reports: Sequence[Report]) -> tuple[bytes, list[tuple[object, ...]]]:
         """What ``sitegen.publish`` reads of each report (feeds, sitemap, exports): every
-        field but the body, the body's word count, and its source's key only where the body
-        stands in for a missing summary (``publish.summary_text``). The actors and locations
-        follow from these, the registry and the settings, so an edit to a report's body
-        leaves the feeds and exports as they were."""
-        return [(*(getattr(r, name) for name in _REPORT_FIELDS), r.body.word_count,
-                 None if r.summary.strip() else self._doc_keys[r.source]) for r in reports]
+        field but the body (hashed, as for ``structure``), the body's word count, and its
+        source's key only where the body stands in for a missing summary
+        (``publish.summary_text``). The actors and locations follow from these, the
+        registry and the settings, so an edit to a report's body leaves the feeds and
+        exports as they were."""
+        return self._rows(reports), [
+            (r.body.word_count, None if r.summary.strip() else self._doc_keys[r.source])
+            for r in reports]
+
+    def _rows(self, reports: Sequence[Report]) -> bytes:
+        """The hash of every report's fields but its body, in order (once per build: the
+        structure and the published fingerprint both need it)."""
+        if self._held_rows is None or self._held_rows[0] is not reports:
+            rows = [tuple(getattr(r, name) for name in _REPORT_FIELDS) for r in reports]
+            self._held_rows = (reports, _hash(b"W", self._pickle(rows)))
+        return self._held_rows[1]
 
     def current(self, reports: Sequence[Report]) -> set[bytes]:
         """The body keys of this build's reports, for ``refs_current``."""
