@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import sys
+from sitegen.cli import run
 
-from sitegen.cli import main
-
-sys.exit(main())
+run()
