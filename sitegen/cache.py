@@ -60,7 +60,7 @@ _ALLOWED = {
     ("sitegen.content", "ReportMeta"), ("sitegen.content", "SourceDoc"),
     ("sitegen.model", "RenderedBody"), ("sitegen.model", "Heading"),
     ("sitegen.diagnostics", "Diagnostic"), ("sitegen.diagnostics", "Severity"),
-    ("sitegen.yamlutil", "Mark"), ("sitegen.cache", "_frozen"),
+    ("sitegen.yamlutil", "Mark"), ("sitegen.yamlutil", "Marks"), ("sitegen.cache", "_frozen"),
     ("datetime", "datetime"), ("datetime", "date"), ("datetime", "time"),
     ("datetime", "timedelta"), ("datetime", "timezone"), ("zoneinfo", "ZoneInfo"),
     ("zoneinfo._zoneinfo", "ZoneInfo"),

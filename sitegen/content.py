@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sitegen.diagnostics import Diagnostic, error, warning
-from sitegen.yamlutil import Mark, parse_yaml, type_name
+from sitegen.yamlutil import Mark, Marks, parse_yaml, type_name
 
 REPORT_SUFFIXES = (".md", ".markdown")
 KNOWN_KEYS = ("title", "date", "updated", "actors", "locations", "tags", "summary", "source",
@@ -180,7 +180,7 @@ def parse_document(text: str, path: str, tz: tzinfo, *,
     diags.extend(checker.diags)
     if meta is None:
         return None, diags
-    return SourceDoc(path, meta, body, body_line, MappingProxyType(marks)), diags
+    return SourceDoc(path, meta, body, body_line, Marks(marks)), diags
 
 
 class _Checker:

@@ -8,7 +8,9 @@ YAML is accepted, so tags such as ``!!python/object`` are errors.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +47,45 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 class Mark:
     line: int  # 1-based, in the whole file
     col: int  # 1-based
+
+
+class Marks(Mapping[str, Mark]):
+    """A read-only mapping of front-matter keys to their ``Mark``, kept as one JSON string
+    until it is first read. A build loads every cached report's front matter (10,000s of
+    them) and only a diagnostic ever reads a mark: eight ``Mark`` objects a report were
+    most of the time spent unpickling the cache."""
+
+    __slots__ = ("_held", "_packed")
+
+    def __init__(self, marks: Mapping[str, Mark] | str) -> None:
+        self._held: dict[str, Mark] | None
+        if isinstance(marks, str):
+            self._packed, self._held = marks, None
+        else:
+            self._held = dict(marks)
+            self._packed = json.dumps([[k, m.line, m.col] for k, m in self._held.items()],
+                                      ensure_ascii=False)
+
+    def _marks(self) -> dict[str, Mark]:
+        if self._held is None:
+            self._held = {str(k): Mark(int(line), int(col))
+                          for k, line, col in json.loads(self._packed)}
+        return self._held
+
+    def __getitem__(self, key: str) -> Mark:
+        return self._marks()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._marks())
+
+    def __len__(self) -> int:
+        return len(self._marks())
+
+    def __repr__(self) -> str:
+        return f"Marks({self._marks()!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Marks, (self._packed,)
 
 
 @dataclass(frozen=True, slots=True)

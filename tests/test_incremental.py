@@ -618,6 +618,10 @@ def test_cached_reports_load_through_their_init_and_round_trip() -> None:
     assert loads(blob) == value
     ops = {op.name for op, _, _ in pickletools.genops(blob[16:])}
     assert "BUILD" not in ops  # no object filled in by __setstate__
+    # the marks travel as one string, made into Mark objects only when a diagnostic asks
+    names = {arg for op, arg, _ in pickletools.genops(blob[16:]) if op.name.endswith("UNICODE")}
+    assert "Marks" in names and "Mark" not in names
+    assert dict(loads(blob)[0].marks) == dict(doc.marks)
 
 
 def _swap_a_word(path: Path, old: str, new: str) -> None:
@@ -720,3 +724,20 @@ def test_the_cache_records_exactly_the_live_files_after_each_change(
                    for rel, st in live.items()), name
         assert sources == {p.relative_to(root).as_posix()
                            for p in (root / "content").rglob("*.md")}, name
+
+
+def test_a_cached_report_places_its_warnings_where_the_first_build_did(
+        tmp_path: Path) -> None:
+    """A report read from the cache keeps its front matter's line and column marks (held
+    packed until a diagnostic asks), so the registry's warnings point at the same place."""
+    root = copy_sample(tmp_path / "site")
+    (root / "content/2024/typo.md").write_text(
+        "---\ntitle: A typo\ndate: 2024-03-02\nsummary: x\n"
+        "actors:   [CENTCOM, Kataib Hezbolah]\nlocations: [Karbala]\n---\n\nBody.\n",
+        encoding="utf-8")
+    first = [d.format() for d in run(root).diagnostics]
+    second = run(root)
+    assert second.stats.parsed == 0  # every report from the cache
+    assert [d.format() for d in second.diagnostics] == first
+    assert any(d.startswith("content/2024/typo.md:5:") and "Kataib Hezbolah" in d
+               for d in first)
