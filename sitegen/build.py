@@ -588,9 +588,11 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             # would only add their memory to the build's.
             busy = pending is not None and not pending.ready()
             _fork_friendly(jobs)
-            texts = _static_texts(site, index_keys, store, 1 if busy else jobs)
+            order = doc_order(site.reports)  # once: 10,000 aware datetimes to sort by
+            texts = _static_texts(site, index_keys, store, 1 if busy else jobs, order)
             write_all(build_static_index(site.reports, site.actors, site.locations, analyze,
-                                         texts=texts), "static search", static_fp)
+                                         texts=texts, order=order), "static search",
+                      static_fp)
             del texts  # every posting of the site: not held while the index is finished
             release_memory()
         elif store is not None:  # its cached parts serve the next build that runs it
@@ -675,24 +677,25 @@ def _static_weight_keys(site: model.Site, index_keys: Mapping[str, str]) -> dict
     return {r.url: digest("static-weights", index_keys[r.url]) for r in site.reports}
 
 
-def _static_state_key(site: model.Site) -> bytes:
+def _static_state_key(order: Sequence[model.Report]) -> bytes:
     """The cache key of the static index's postings for this order of reports (doc ids)."""
-    return digest("static-postings", *(r.url for r in doc_order(site.reports)))
+    return digest("static-postings", *(r.url for r in order))
 
 
 def _static_texts(site: model.Site, index_keys: Mapping[str, str],
-                  store: BuildCache | None, jobs: int) -> dict[str, str]:
+                  store: BuildCache | None, jobs: int,
+                  order: Sequence[model.Report]) -> dict[str, str]:
     """``posting_texts`` for the site. When the reports are those of the last build in the
     same order (doc ids unchanged) and few changed, the last build's texts are updated for
     the terms of the changed reports only; otherwise made from every report's weights."""
     keys = _static_weight_keys(site, index_keys)
-    state_key = _static_state_key(site)
+    state_key = _static_state_key(order)
     updated: tuple[dict[str, str], list[str], set[str]] | None = None
     if store is not None:
         with contextlib.suppress(CacheCorrupt, sqlite3.Error, TypeError, ValueError):
-            updated = _updated_texts(site, keys, state_key, store)
+            updated = _updated_texts(site, keys, state_key, store, order)
     if updated is None:
-        texts = posting_texts(_static_weights(site, index_keys, store, jobs))
+        texts = posting_texts(_static_weights(site, index_keys, store, jobs, order))
         bounds, touched = None, None
     else:
         texts, bounds, touched = updated
@@ -736,7 +739,7 @@ def _put_parts(store: BuildCache, state_key: bytes, texts: dict[str, str],
 def _keep_static_memo(site: model.Site, index_keys: Mapping[str, str],
                       store: BuildCache) -> None:
     """Keep the static search stage's cache entries when the stage was reused whole."""
-    state_key = _static_state_key(site)
+    state_key = _static_state_key(doc_order(site.reports))
     parts: list[bytes] = []
     with contextlib.suppress(CacheCorrupt, sqlite3.Error):
         held = store.get_memo([state_key]).get(state_key)
@@ -746,7 +749,8 @@ def _keep_static_memo(site: model.Site, index_keys: Mapping[str, str],
 
 
 def _updated_texts(site: model.Site, keys: Mapping[str, bytes], state_key: bytes,
-                   store: BuildCache) -> tuple[dict[str, str], list[str], set[str]] | None:
+                   store: BuildCache, docs: Sequence[model.Report],
+                   ) -> tuple[dict[str, str], list[str], set[str]] | None:
     """The last build's texts updated for the changed reports, its parts' bounds and the
     terms whose postings changed; None to start afresh."""
     held = store.get_memo([state_key]).get(state_key)
@@ -763,7 +767,6 @@ def _updated_texts(site: model.Site, keys: Mapping[str, bytes], state_key: bytes
         if not isinstance(part, dict):
             return None
         texts.update(part)
-    docs = doc_order(site.reports)
     changed = [(i, r) for i, r in enumerate(docs) if old_keys[r.url] != keys[r.url]]
     if len(changed) > max(10, len(docs) // 20):
         return None  # many changes: as fast to start afresh
@@ -785,7 +788,8 @@ def _updated_texts(site: model.Site, keys: Mapping[str, bytes], state_key: bytes
 
 
 def _static_weights(site: model.Site, index_keys: Mapping[str, str],
-                    store: BuildCache | None, jobs: int) -> Iterator[Mapping[str, int]]:
+                    store: BuildCache | None, jobs: int, order: Sequence[model.Report],
+                    ) -> Iterator[Mapping[str, int]]:
     """Each report's static-search weights, in doc-id order: from the cache (keyed like its
     Whoosh document: the report and its terms' names) or computed now over ``jobs``
     processes and stored. One at a time: ``posting_texts`` folds each into the postings as
@@ -795,7 +799,6 @@ def _static_weights(site: model.Site, index_keys: Mapping[str, str],
     if store is not None:
         with contextlib.suppress(CacheCorrupt, sqlite3.Error):  # then compute them all
             known = store.get_memo(list(keys.values()))
-    order = doc_order(site.reports)
     missing = [r for r in order if not isinstance(known.get(keys[r.url]), dict)]
     weigh = functools.partial(report_weights, terms=term_lookup(site.actors, site.locations),
                               analyze=analyze, names={})

@@ -82,6 +82,7 @@ def build_static_index(
     fold_table: Mapping[int, str | None] = FOLD_TABLE,
     weights: Mapping[str, Mapping[str, int]] | None = None,
     texts: Mapping[str, str] | None = None,
+    order: Sequence[Report] | None = None,
 ) -> Iterator[OutputFile]:
     """Yield the files of the static search index (see the module docstring), each made as
     it is asked for; ``meta.json`` comes last, as it holds a hash of all the others.
@@ -90,9 +91,10 @@ def build_static_index(
     ``sitegen.search.analysis``); the browser repeats it on the query from meta.json and
     fold.json, so they must agree with ``analyze``. ``weights`` (report URL ->
     ``report_weights``) may bring the weights of some reports, computed earlier; ``texts``
-    (``posting_texts``, for the reports in ``doc_order``) replaces weights altogether.
+    (``posting_texts``, for the reports in ``doc_order``) replaces weights altogether;
+    ``order`` is ``doc_order(reports)``, if the caller has it already.
     """
-    docs = doc_order(reports)
+    docs = doc_order(reports) if order is None else list(order)
     doc_id = {r.url: i for i, r in enumerate(docs)}
     actor_id = {t.slug: i for i, t in enumerate(actors)}
     location_id = {t.slug: i for i, t in enumerate(locations)}
