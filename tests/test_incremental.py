@@ -403,9 +403,17 @@ def test_a_tampered_spare_folder_is_not_trusted(tmp_path: Path) -> None:
     (spare / "feed.xml").symlink_to(outside)
     (spare / "_search").mkdir(exist_ok=True)
     (spare / "_search" / "stray").write_text("x", encoding="utf-8")
+    (spare / "junk/deeper/still").mkdir(parents=True)  # a stray tree, and an empty folder
+    (spare / "junk/deeper/still/page.html").write_text("junk", encoding="utf-8")
+    (spare / "empty").mkdir()
+    other = next(p for p in (spare / "actors").rglob("index.html"))
+    other.unlink()
+    (other / "inside").mkdir(parents=True)  # a folder where a page's file was
+    (other / "inside" / "x.html").write_text("x", encoding="utf-8")
     edit_body(root)
     run(root)
     assert snapshot(root / "output") == cold(root, tmp_path)
+    assert not (root / "output/junk").exists() and not (root / "output/empty").exists()
     assert not (root / "output/junk.html").exists()
     assert not (root / "output/feed.xml").is_symlink()
     assert outside.read_text(encoding="utf-8") == "outside"
