@@ -17,14 +17,12 @@ deleted before the swap.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import errno
 import os
 import shutil
 import stat as stat_module
-import threading
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
@@ -105,14 +103,6 @@ class Staging:
         self.reused = 0  # files hard-linked from the live output (see reuse)
         self._folders: set[str] = {"."}
         self._handed: set[str] = set()  # folders given to other writers (subdir)
-        # What the recycled folder held, listed by a thread while the build runs (the walk
-        # is mostly system calls, which release the GIL); prune deletes what was not claimed.
-        self._listed: list[tuple[str, bool]] | None = None  # (relpath, is a folder)
-        self._lister: threading.Thread | None = None
-        if self.recycled:
-            self._lister = threading.Thread(target=self._list_spare, daemon=True,
-                                            name="sitegen-spare")
-            self._lister.start()
 
     def _claim(self, relpath: str, origin: str) -> PurePosixPath:
         rel = safe_relpath(relpath)
@@ -283,57 +273,13 @@ class Staging:
         self._handed.add(rel.as_posix())
         return target
 
-    def _list_spare(self) -> None:
-        """List the recycled folder as it was before the build wrote into it, each folder
-        after what it holds; leaves ``_listed`` None if that failed (prune walks it then)."""
-        listed: list[tuple[str, bool]] = []
-
-        def walk(folder: str, prefix: str) -> None:
-            with os.scandir(folder) as entries:
-                found = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
-            for name, is_dir in found:
-                if is_dir:
-                    walk(f"{folder}/{name}", f"{prefix}{name}/")
-                listed.append((prefix + name, is_dir))
-
-        with contextlib.suppress(OSError, RecursionError):
-            walk(self._path, "")
-            self._listed = listed
-
     def prune(self) -> int:
         """Delete what a recycled staging folder holds that this build did not write: files
         and links not claimed (outside the folders handed to other writers) and the folders
-        left empty. Returns the number of files deleted. Everything the build put there is
-        claimed, so the listing made while it ran (``_list_spare``) holds all there is to
-        delete; without one, one pass over the tree."""
+        left empty. One pass over the tree. Returns the number of files deleted."""
         if not self.recycled:
             return 0
-        if self._lister is not None:
-            self._lister.join()
-        if self._listed is None:
-            return self._prune(self._path, "")[0]
-        needed = set(self._handed)  # folders that keep something
-        for rel in (*self.written, *self._handed):
-            while "/" in rel:
-                rel = rel.rsplit("/", 1)[0]
-                needed.add(rel)
-        handed = tuple(f"{h}/" for h in self._handed)
-        deleted = 0
-        for rel, is_dir in self._listed:  # each folder after what it holds
-            if rel in self._handed or rel.startswith(handed):
-                continue
-            path = f"{self._path}/{rel}"
-            if is_dir:
-                if rel not in needed:
-                    with contextlib.suppress(OSError):  # not empty: kept, as by _prune
-                        os.rmdir(path)
-            elif rel not in self.written:
-                # gone, or a folder now: the build replaced it with what it claimed
-                with contextlib.suppress(FileNotFoundError, NotADirectoryError,
-                                         IsADirectoryError):
-                    os.unlink(path)
-                    deleted += 1
-        return deleted
+        return self._prune(self._path, "")[0]
 
     def _prune(self, folder: str, prefix: str) -> tuple[int, bool]:
         """(files deleted, whether ``folder`` is now empty)."""
@@ -384,8 +330,6 @@ class Staging:
         shutil.rmtree(old, ignore_errors=True)
 
     def abort(self) -> None:
-        if self._lister is not None:
-            self._lister.join()
         shutil.rmtree(self.path, ignore_errors=True)
 
 
