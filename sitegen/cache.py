@@ -4,7 +4,8 @@ It lives in its own folder (``cache_dir``, default ``.sitegen-cache/`` in the si
 never inside ``output/``, and holds:
 
 ``cache.sqlite`` (stdlib SQLite, one transaction per build)
-    ``meta``: the cache format, sitegen and Python versions and the site root. Any mismatch
+    ``meta``: the cache format, sitegen's version and a hash of its code, Python's version
+    and the site root. Any mismatch
     means a foreign cache: it is discarded with a warning and the build starts afresh.
     ``docs``: per report, keyed by a hash of its path, its bytes and the settings that
     affect parsing and Markdown (``doc_key``): the parsed front matter (without the
@@ -69,6 +70,19 @@ _ALLOWED = {
     ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "bytearray"),
     ("copyreg", "_reconstructor"), ("builtins", "object"), ("builtins", "getattr"),
 }
+
+
+@functools.cache
+def code_digest() -> str:
+    """A hash of sitegen's own source files: a cache made by other code is foreign even
+    under the same version number (a development checkout, an install from a commit
+    between releases), since what an entry means can change with the code."""
+    h = hashlib.blake2b(digest_size=8)
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode() + b"\0")
+        h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 class CacheCorrupt(Exception):
@@ -202,8 +216,8 @@ class BuildCache:
         """Open (or create) the cache in ``folder``. A foreign or unreadable cache is
         deleted and replaced, with a warning; if even that fails the build goes on without
         a cache (also a warning)."""
-        expected = {"format": FORMAT, "sitegen": __version__, "python": sys.version.split()[0],
-                    "root": str(site_root.resolve())}
+        expected = {"format": FORMAT, "sitegen": __version__, "code": code_digest(),
+                    "python": sys.version.split()[0], "root": str(site_root.resolve())}
         diags: list[Diagnostic] = []
         for attempt in (1, 2):
             try:

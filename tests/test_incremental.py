@@ -241,8 +241,15 @@ def foreign(cache: Path) -> None:
         db.execute("UPDATE meta SET value = '0.0.1' WHERE key = 'sitegen'")
 
 
+def other_code(cache: Path) -> None:
+    """Made by other sitegen code under the same version (a commit between releases)."""
+    with sqlite3.connect(cache / DB_NAME) as db:
+        assert db.execute("UPDATE meta SET value = 'x' WHERE key = 'code'").rowcount == 1
+
+
 @pytest.mark.parametrize(("damage", "jobs"), [
-    (corrupt_file, 1), (corrupt_entry, 1), (forge_entry, 1), (foreign, 1), (corrupt_body, 1),
+    (corrupt_file, 1), (corrupt_entry, 1), (forge_entry, 1), (foreign, 1), (other_code, 1),
+    (corrupt_body, 1),
     (drop_body, 1), (forge_body, 1), (corrupt_body, 2), (drop_body, 2)])
 def test_a_damaged_or_foreign_cache_is_discarded_with_a_warning(
         tmp_path: Path, damage: Callable[[Path], None], jobs: int) -> None:
