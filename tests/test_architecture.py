@@ -146,9 +146,10 @@ METHOD_DELETERS = {"sitegen.output", "sitegen.search.index"}
 WRITE_METHODS = {"write_text", "write_bytes", "mkdir", "touch", "symlink_to", "hardlink_to"}
 WRITERS = {"sitegen.output", "sitegen.search.index", "sitegen.cli", "sitegen.cache"}
 READ_METHODS = {"read_text", "read_bytes"}
-# cli.py reads a report only for `check --fix`, to rewrite its front matter in place.
+# cli.py reads a report only for `check --fix`, to rewrite its front matter in place;
+# cache.py reads sitegen's own source files, to hash them (code_digest).
 READERS = {"sitegen.config", "sitegen.content", "sitegen.entities", "sitegen.search.index",
-           "sitegen.fingerprint",
+           "sitegen.fingerprint", "sitegen.cache",
            "sitegen.search.query", "sitegen.server", "sitegen.cli"}
 BANNED_CALLS = {"os.chdir", "locale.setlocale", "sys.path.append", "sys.path.insert",
                 "sys.path.extend", "os.system", "eval", "exec"}
