@@ -17,12 +17,12 @@ site-wide totals a template may read (``site.report_count``, ``site.actors``,
 ``site_totals`` hashes just those.
 
 A page's *references* are the cache keys of the report bodies it read while it was rendered
-(``sitegen.model.BodyAccess``: its own report's body, an excerpt shown in a list).
+(``sitegen.access.BodyAccess``: its own report's body, an excerpt shown in a list).
 Everything else in a page's context follows from the site's *structure* (``structure``: the
-settings, the registry, the totals and every report but its body). So while the structure stays the same, a page whose references are all still keys of
-this build's bodies (``refs_current``) is the page it was: an edit to one report's body
-re-renders its own page and the pages that read that body, not every list that names the
-report.
+settings, the registry, the totals and every report but its body). So while the structure
+stays the same, a page whose references are all still keys of this build's bodies
+(``refs_current``) is the page it was: an edit to one report's body re-renders its own page
+and the pages that read that body, not every list that names the report.
 """
 
 from __future__ import annotations

@@ -76,28 +76,27 @@ class StoredBody:
     read: Callable[[bytes], tuple[str, str]] = field(compare=False, repr=False)
     access: BodyAccess | None = field(default=None, compare=False, repr=False)
 
-    @property
-    def html(self) -> str:
+    def _noted(self) -> bytes:
         if self.access is not None:
             self.access.note(self.key)
-        return self.read(self.key)[0]
+        return self.key
+
+    @property
+    def html(self) -> str:
+        return self.read(self._noted())[0]
 
     @property
     def text(self) -> str:
-        if self.access is not None:
-            self.access.note(self.key)
-        return self.read(self.key)[1]
+        return self.read(self._noted())[1]
 
     @property
     def toc(self) -> tuple[Heading, ...]:
-        if self.access is not None:
-            self.access.note(self.key)
+        self._noted()
         return self.stored_toc
 
     @property
     def word_count(self) -> int:
-        if self.access is not None:
-            self.access.note(self.key)
+        self._noted()
         return self.stored_word_count
 
 
