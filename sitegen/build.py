@@ -559,6 +559,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             return result(not has_errors(diags, strict), _stats(site, docs, pages, None, len(todo)), site)
         if published_found is None:
             feeds: list[str] = []  # the actor and location feeds, written one by one
+            entries: dict[str, str] = {}  # each report's feed entry, made once
             empty_site = None if site.reports else when
             for term in (*site.actors, *site.locations):
                 # a feed changes only with its term's newest reports: reuse the others
@@ -567,7 +568,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
                                empty_site)
                 feeds.append(rel)
                 if not reused(rel, "feed", fp, old.get(rel)):
-                    written(publish.term_feed(site, term, when), fp)
+                    written(publish.term_feed(site, term, when, entries), fp)
             write_all(published, "publish", publish_fp, publish_diags, also=feeds)
             release_memory()  # the exports of every report are made and dropped here
         timer.lap("publish")

@@ -3,8 +3,10 @@ reports and reading time.
 
 Every function here is pure: it reads a frozen ``Site`` (and ``now`` where time matters) and
 returns ``OutputFile``s and ``Diagnostic``s; ``output.py`` decides where the bytes end up. XML
-is built with ``xml.etree.ElementTree`` so it is always well-formed; characters XML 1.0 cannot
-carry (control characters, lone surrogates) are dropped from text and attributes.
+is built with ``xml.etree.ElementTree`` so it is always well-formed, or, for the feeds and
+sitemaps of a large archive, written directly in the bytes ElementTree writes for the same tree
+(tests compare the two); characters XML 1.0 cannot carry (control characters, lone surrogates)
+are dropped from text and attributes.
 
 Absolute URLs come from ``config.base_url``. Feeds, ``sitemap.xml`` and ``robots.txt`` need a
 *full* base_url (``https://example.org/archive/``) to be valid for feed readers and crawlers.
@@ -158,9 +160,10 @@ def site_feed(site: Site, now: datetime) -> OutputFile:
 def term_feeds(site: Site, now: datetime) -> Iterator[OutputFile]:
     """``actors/<slug>/feed.xml`` and ``locations/<slug>/feed.xml``: the newest 50 reports of
     each term's page (for a location, with those of the places below it)."""
+    entries: dict[str, str] = {}
     for kind in KINDS:
         for term in site.terms(kind):
-            yield term_feed(site, term, now)
+            yield term_feed(site, term, now, entries)
 
 
 def term_feed_inputs(site: Site, term: Term) -> tuple[object, ...]:
@@ -170,52 +173,80 @@ def term_feed_inputs(site: Site, term: Term) -> tuple[object, ...]:
             tuple(item.report for item in term.listing[:FEED_SIZE]), site.reports[:1])
 
 
-def term_feed(site: Site, term: Term, now: datetime) -> OutputFile:
-    """One actor's or location's feed."""
+def term_feed(site: Site, term: Term, now: datetime,
+              entries: dict[str, str] | None = None) -> OutputFile:
+    """One actor's or location's feed. ``entries`` (report source -> its ``<entry>``)
+    memoises the entries across the feeds of one site: at 10,000 reports the 800 term
+    feeds hold 22,000 entries of 9,000 reports."""
     listed = tuple(item.report for item in term.listing[:FEED_SIZE])
     return _feed(site, listed, url=feed_url(term.kind, term.slug),
-                 title=f"{site.config.title}: {term.name}", alternate=term.url, now=now)
+                 title=f"{site.config.title}: {term.name}", alternate=term.url, now=now,
+                 entries=entries)
 
 
 def _feed(site: Site, reports: Sequence[Report], *, url: str, title: str, alternate: str,
-          now: datetime) -> OutputFile:
+          now: datetime, entries: dict[str, str] | None = None) -> OutputFile:
+    """An Atom feed, written out directly in the bytes ElementTree gives for the same tree
+    indented by ``ET.indent`` (a test compares them): serialising 22,000 entries through
+    ElementTree took 2 s at 10,000 reports."""
     config = site.config
-    entries = reports[:FEED_SIZE]
-    root = _root("feed", ATOM_NS, **{XML_LANG: config.language})
-    _sub(root, "id", _uri(config, url))
-    _sub(root, "title", title)
-    if config.description:
-        _sub(root, "subtitle", config.description)
+    listed = reports[:FEED_SIZE]
     # An empty feed is dated by the newest report of the site, so builds stay reproducible.
-    newest = max(map(updated_at, entries or site.reports[:1]), default=now)
-    _sub(root, "updated", isoformat(newest))
-    _sub(root, "link", rel="self", type="application/atom+xml",
-         href=absolute_url(config, url))
-    _sub(root, "link", rel="alternate", type="text/html",
-         href=absolute_url(config, alternate))
-    _sub(root, "generator", "sitegen", version=__version__)
-    for report in entries:
-        root.append(_entry(config, report))
-    return OutputFile(url, _xml_bytes(root), origin="feed")
+    newest = max(map(updated_at, listed or site.reports[:1]), default=now)
+    lang = _attr(config.language, clean=False)  # as ET.Element(attrs) takes it, unfiltered
+    out = [f'<?xml version=\'1.0\' encoding=\'utf-8\'?>\n<feed xmlns="{_attr(ATOM_NS)}" '
+           f'xml:lang="{lang}">',
+           _leaf(1, "id", _uri(config, url)), _leaf(1, "title", title)]
+    if config.description:
+        out.append(_leaf(1, "subtitle", config.description))
+    out += [_leaf(1, "updated", isoformat(newest)),
+            _leaf(1, "link", rel="self", type="application/atom+xml",
+                  href=absolute_url(config, url)),
+            _leaf(1, "link", rel="alternate", type="text/html",
+                  href=absolute_url(config, alternate)),
+            _leaf(1, "generator", "sitegen", version=__version__)]
+    for report in listed:
+        entry = None if entries is None else entries.get(report.source)
+        if entry is None:
+            entry = _entry(config, report)
+            if entries is not None:
+                entries[report.source] = entry
+        out.append(entry)
+    return OutputFile(url, f"{''.join(out)}\n</feed>\n".encode(), origin="feed")
 
 
-def _entry(config: SiteConfig, report: Report) -> ET.Element:
-    entry = ET.Element("entry")
-    _sub(entry, "id", _uri(config, report.url))
-    _sub(entry, "title", report.title)
-    _sub(entry, "updated", isoformat(updated_at(report)))
-    _sub(entry, "published", isoformat(report.date))
-    _sub(entry, "link", rel="alternate", type="text/html",
-         href=absolute_url(config, report.url))
-    author = _sub(entry, "author")
-    _sub(author, "name", report.author or config.title)
+def _entry(config: SiteConfig, report: Report) -> str:
+    """One report's ``<entry>`` at the feed's first level, with the newline before it."""
+    out = ["\n <entry>", _leaf(2, "id", _uri(config, report.url)),
+           _leaf(2, "title", report.title), _leaf(2, "updated", isoformat(updated_at(report))),
+           _leaf(2, "published", isoformat(report.date)),
+           _leaf(2, "link", rel="alternate", type="text/html",
+                 href=absolute_url(config, report.url)),
+           "\n  <author>", _leaf(3, "name", report.author or config.title), "\n  </author>"]
     for ref in report.terms:
         attrs = {"term": ref.slug, "label": ref.name}
         if is_absolute_base(config):
             attrs["scheme"] = absolute_url(config, slugs.term_index_url(ref.kind))
-        _sub(entry, "category", **attrs)
-    _sub(entry, "summary", summary_text(report), type="text")
-    return entry
+        out.append(_leaf(2, "category", **attrs))
+    out += [_leaf(2, "summary", summary_text(report), type="text"), "\n </entry>"]
+    return "".join(out)
+
+
+def _leaf(level: int, tag: str, text: str | None = None, **attrs: str) -> str:
+    """A childless element as ``_sub`` makes it and ElementTree writes it, indented for
+    ``level``, with the newline before it: ``<tag a="v" />`` when its text is empty."""
+    head = "\n" + " " * level + "<" + tag + "".join(
+        f' {name}="{_attr(value)}"' for name, value in attrs.items())
+    body = _cdata(text) if text is not None else ""
+    return f"{head}>{body}</{tag}>" if body else f"{head} />"
+
+
+def _attr(value: str, clean: bool = True) -> str:
+    """An attribute value as ``_sub`` filters it and ElementTree escapes it."""
+    if clean:
+        value = _xml_text(value)
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace(
+        '"', "&quot;").replace("\r", "&#13;").replace("\n", "&#10;").replace("\t", "&#09;")
 
 
 # --- sitemap and robots --------------------------------------------------------------------

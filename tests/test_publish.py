@@ -309,6 +309,78 @@ def test_sitemap_text_is_what_elementtree_writes(site: Site) -> None:
         site.config, odd)
 
 
+def _feed_with_elementtree(site: Site, reports: list[Report], url: str, title: str,
+                           alternate: str) -> bytes:
+    """The Atom feed as ElementTree writes it (the code ``_feed`` replaced)."""
+    config = site.config
+    entries = reports[:publish.FEED_SIZE]
+    root = publish._root("feed", publish.ATOM_NS, **{publish.XML_LANG: config.language})
+    publish._sub(root, "id", publish._uri(config, url))
+    publish._sub(root, "title", title)
+    if config.description:
+        publish._sub(root, "subtitle", config.description)
+    newest = max(map(publish.updated_at, entries or site.reports[:1]), default=NOW)
+    publish._sub(root, "updated", publish.isoformat(newest))
+    publish._sub(root, "link", rel="self", type="application/atom+xml",
+                 href=publish.absolute_url(config, url))
+    publish._sub(root, "link", rel="alternate", type="text/html",
+                 href=publish.absolute_url(config, alternate))
+    publish._sub(root, "generator", "sitegen", version=__version__)
+    for report in entries:
+        entry = publish._sub(root, "entry")
+        publish._sub(entry, "id", publish._uri(config, report.url))
+        publish._sub(entry, "title", report.title)
+        publish._sub(entry, "updated", publish.isoformat(publish.updated_at(report)))
+        publish._sub(entry, "published", publish.isoformat(report.date))
+        publish._sub(entry, "link", rel="alternate", type="text/html",
+                     href=publish.absolute_url(config, report.url))
+        author = publish._sub(entry, "author")
+        publish._sub(author, "name", report.author or config.title)
+        for ref in report.terms:
+            attrs = {"term": ref.slug, "label": ref.name}
+            if publish.is_absolute_base(config):
+                attrs["scheme"] = publish.absolute_url(
+                    config, publish.slugs.term_index_url(ref.kind))
+            publish._sub(entry, "category", **attrs)
+        publish._sub(entry, "summary", publish.summary_text(report), type="text")
+    return publish._xml_bytes(root)
+
+
+@pytest.mark.parametrize("base_url", [BASE, "/"])
+def test_feeds_are_what_elementtree_writes(tmp_path: Path, base_url: str) -> None:
+    """Feeds are written directly; their bytes are ElementTree's for the same tree, with
+    text and attributes that need escaping or filtering, an empty author and title, a
+    description, and memoised entries shared between term feeds."""
+    hostile = 'A & B <c> "d" \'e\' \x01\x7f\u2028 tab\there'
+    files = {**FILES, "2021/odd.md": text_of(
+        hostile, "2021-07-01T10:00:00+02:00", "",
+        actors=["Kata'ib <Hezbollah> & \"Co\"", "CENTCOM"],
+        locations=["Camp Taji\u00a0\u00e9"], summary=hostile[:16] + "\u2028 tab\there",
+        author="")}
+    for config in ({"description": 'Desc & <more> \x02'}, {"title": ""}):
+        site, _ = make(tmp_path, files, base_url=base_url, **config)
+        feed = publish.site_feed(site, NOW)
+        assert feed.data == _feed_with_elementtree(site, list(site.reports), "feed.xml",
+                                                   site.config.title, "")
+        entries: dict[str, str] = {}
+        for term in (*site.actors, *site.locations):
+            listed = [item.report for item in term.listing]
+            expected = _feed_with_elementtree(site, listed, publish.feed_url(term.kind, term.slug),
+                                              f"{site.config.title}: {term.name}", term.url)
+            assert publish.term_feed(site, term, NOW, entries).data == expected
+            assert publish.term_feed(site, term, NOW).data == expected
+        assert entries  # shared: the second feed of a report reused its entry
+    odd = 'a\tb\nc\rd "e" <f> & \x01'
+    element = ET.Element("x")
+    publish._sub(element, "leaf", odd, label=odd)
+    publish._sub(element, "bare", "\x01", label="")
+    assert publish._leaf(1, "leaf", odd, label=odd) + publish._leaf(1, "bare", "\x01", label="") \
+        == "".join("\n " + ET.tostring(child, encoding="unicode") for child in element)
+    empty, _ = make(tmp_path, {})
+    assert publish.site_feed(empty, NOW).data == _feed_with_elementtree(
+        empty, [], "feed.xml", empty.config.title, "")
+
+
 def test_robots_txt(site: Site) -> None:
     out = publish.robots_txt(site)
     assert out.relpath == "robots.txt"
