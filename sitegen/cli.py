@@ -81,6 +81,10 @@ def make_parser() -> argparse.ArgumentParser:
     site_options(p)
     p.add_argument("--no-cache", action="store_true",
                    help="ignore the build cache (a cold build); the cache is not updated")
+    p.add_argument("--timings", action="store_true",
+                   help="print the seconds each stage took, after the summary (with --jobs "
+                        "above 1 the search index is written beside the later stages: its "
+                        "line is the time the build waited for it)")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser(
@@ -236,7 +240,20 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"Built {s.reports} reports ({s.drafts_skipped} drafts skipped), {s.actors} actors, "
               f"{s.locations} locations: {s.pages} pages, {s.files} files in {seconds:.2f} s "
               f"({s.reused} unchanged, reused from the build cache)")
+    if result is not None and args.timings:
+        print(format_timings(result.timings))
     return code
+
+
+def format_timings(timings: Sequence[tuple[str, float]]) -> str:
+    """The stages' wall seconds as a small table, with each one's share of the total."""
+    total = sum(t for _, t in timings)
+    width = max([len("stage"), *(len(name) for name, _ in timings)])
+    lines = [f"{'stage':<{width}}  seconds  share"]
+    lines += [f"{name:<{width}}  {t:7.2f}  {t / total if total else 0:5.0%}"
+              for name, t in timings]
+    lines.append(f"{'total':<{width}}  {total:7.2f}")
+    return "\n".join(lines)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -83,6 +83,35 @@ def test_build_prints_a_summary(tmp_path: Path, build_site_dir: Run) -> None:
     assert int(match.group(7)) >= pages  # nothing changed: every page reused
 
 
+STAGES = ["load", "markdown", "model", "render", "publish", "static", "static search",
+          "search index", "swap"]
+
+
+@pytest.mark.parametrize("extra", [[], ["--quiet"]])
+def test_build_timings_lists_every_stage(tmp_path: Path, build_site_dir: Run,
+                                         extra: list[str]) -> None:
+    """--timings prints each stage's seconds and share after the summary, and its total is
+    the summary's; asked for, they are printed under --quiet too."""
+    root = make_site(tmp_path, FIXTURE_FILES)
+    code, out, err = build_site_dir(root, "--timings", *extra)
+    assert (code, err) == (0, "")
+    lines = out.strip().splitlines()
+    if not extra:
+        summary = SUMMARY.fullmatch(lines.pop(0))
+        assert summary, out
+    assert re.fullmatch(r"stage +seconds +share", lines[0])
+    rows = [re.fullmatch(r"(\w[\w ]*?) +(\d+\.\d\d) +(\d+)%", line) for line in lines[1:-1]]
+    assert all(rows), lines
+    assert [m.group(1) for m in rows if m] == STAGES
+    total = re.fullmatch(r"total +(\d+\.\d\d)", lines[-1])
+    assert total, lines[-1]
+    seconds = [float(m.group(2)) for m in rows if m]
+    assert abs(sum(seconds) - float(total.group(1))) < 0.01 * len(STAGES)
+    assert 97 <= sum(int(m.group(3)) for m in rows if m) <= 103
+    if not extra:
+        assert f"in {total.group(1)} s" in out.splitlines()[0]
+
+
 def test_build_quiet_prints_nothing(tmp_path: Path, build_site_dir: Run) -> None:
     root = make_site(tmp_path, FIXTURE_FILES)
     assert build_site_dir(root, "--quiet") == (0, "", "")
