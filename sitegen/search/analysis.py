@@ -213,11 +213,10 @@ def iter_terms(text: str) -> Iterator[tuple[int, int, str]]:
             yield match.start(), match.end(), stem(word)
 
 
-@lru_cache(maxsize=1 << 17)
 def term_of(raw: str) -> str | None:
     """The index term of one raw token (``_word`` then ``stem``), or None if stopped."""
-    word = _word(raw)
-    return None if word is None else stem(word)
+    hit = _TOKENS.get(raw) or _token(raw)
+    return None if hit is _STOPPED else hit[1]
 
 
 def term_spans(text: str, terms: frozenset[str]) -> list[tuple[int, int]]:
