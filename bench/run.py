@@ -247,7 +247,7 @@ class Trash:
 class SitegenSite:
     """The corpus's sitegen site, with a theme override folder and the edits to make."""
 
-    def __init__(self, root: Path, trash: Trash | None = None) -> None:
+    def __init__(self, root: Path, trash: Trash) -> None:
         self.root = root
         self.trash = trash
         builtin = REPO / "themes" / "default"
@@ -268,7 +268,7 @@ class SitegenSite:
         for path in self.root.iterdir():
             if path.name == "output" or path.name.startswith(
                     ("output.", "output-", ".output.", ".sitegen")):
-                self.trash.remove(path) if self.trash else remove(path)
+                self.trash.remove(path)
 
     def extra_entries(self) -> list[str]:
         """Entries a build left in the site root besides output/ (a cache folder, say)."""
@@ -729,7 +729,8 @@ def benchmark(args: argparse.Namespace, log: Log) -> Results:
             small = work / f"corpus-{n}"
             subprocess.run([PYTHON, BENCH / "corpus.py", "--reports", str(n), "--seed",
                             str(args.seed), "--out", small, "--format", "sitegen"], check=True)
-            sitegen_build(f"sitegen-{n}", SitegenSite(small / "sitegen"), logs, log)
+            sitegen_build(f"sitegen-{n}", SitegenSite(small / "sitegen", trash), logs,
+                          log)
             index_dir = small / "sitegen" / "output" / search_dir
         log(f"search latency at {n} reports, {args.queries} queries")
         res.search[n] = search_latency(index_dir, args.queries, args.search_passes, work, logs,
