@@ -385,3 +385,63 @@ def test_bulk_segment_writer_writes_whooshs_bytes(tmp_path: Path,
         assert searcher.doc_count() == 400
         # a posting list longer than one block reads back whole
         assert len(list(searcher.postings("body", "strike").all_ids())) > 128
+
+
+def _all_postings(index_dir: Path) -> dict[tuple[str, bytes], list[tuple[int, float, bytes]]]:
+    ix = whoosh_index.open_dir(str(index_dir), indexname=INDEX_NAME)
+    found = {}
+    with ix.reader() as reader:
+        for fieldname, btext in reader.all_terms():
+            matcher = reader.postings(fieldname, btext)
+            rows = []
+            while matcher.is_active():
+                rows.append((matcher.id(), matcher.weight(), matcher.value()))
+                matcher.next()
+            found[(fieldname, btext)] = rows
+    return found
+
+
+def test_small_posting_blocks_are_left_uncompressed(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks whose pickle is under COMPRESS_MIN bytes are written without zlib (their header
+    says so); every posting reads back as from an index that compresses every block, and the
+    postings file is smaller."""
+    import pickle
+    import struct
+    import zlib
+
+    from sitegen.search import segment
+
+    reports = _generated_reports(300)
+    build_index(reports, TERMS, tmp_path / "mixed", {r.url: r.url for r in reports})
+    monkeypatch.setattr(segment, "COMPRESS_MIN", 0)
+    build_index(reports, TERMS, tmp_path / "all", {r.url: r.url for r in reports})
+    mixed, every = _all_postings(tmp_path / "mixed"), _all_postings(tmp_path / "all")
+    assert mixed == every
+    assert len(mixed) > 500
+
+    def levels(index_dir: Path) -> list[int]:
+        """The zlib level in each block header of the postings file (a term's blocks follow
+        the codec's magic: a length, the pickled header, the data)."""
+        data = next(index_dir.glob("*.pst")).read_bytes()
+        magic = segment.WHOOSH3_HEADER_MAGIC
+        out, at = [], 0
+        while at < len(data):
+            if data[at:at + len(magic)] == magic:
+                at += len(magic)
+                continue
+            (size,) = struct.unpack("!i", data[at:at + 4])
+            block = data[at + 4:at + 4 + abs(size)]
+            head = pickle.loads(block)
+            out.append(head[3])
+            if head[3]:
+                zlib.decompress(block[len(pickle.dumps(head, 2)):])  # a zlib stream
+            at += 4 + abs(size)
+        return out
+
+    mixed_levels = levels(tmp_path / "mixed")
+    assert 0 in mixed_levels and any(level > 0 for level in mixed_levels)
+    assert 0 not in levels(tmp_path / "all")
+    mixed_size = next((tmp_path / "mixed").glob("*.pst")).stat().st_size
+    all_size = next((tmp_path / "all").glob("*.pst")).stat().st_size
+    assert mixed_size < all_size

@@ -66,7 +66,7 @@ from sitegen.search.analysis import (
     text_analyzer,
     words,
 )
-from sitegen.search.segment import BulkSegmentWriter
+from sitegen.search.segment import BulkSegmentWriter, PostingsWriter
 from sitegen.slugs import slugify_name
 
 if TYPE_CHECKING:
@@ -204,8 +204,9 @@ class _MemoryLengthsReader(W3PerDocReader):  # type: ignore[misc]
 
 class _StableCodec(W3Codec):  # type: ignore[misc]
     """The default codec, except that a new segment gets a given id instead of a random one
-    (a fixed one for a fresh index) and field lengths are read from memory
-    (``_MemoryLengthsReader``)."""
+    (a fixed one for a fresh index), field lengths are read from memory
+    (``_MemoryLengthsReader``) and small posting blocks are not compressed
+    (``PostingsWriter``)."""
 
     def __init__(self, segid: str = _SEGMENT_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -216,6 +217,10 @@ class _StableCodec(W3Codec):  # type: ignore[misc]
 
     def per_document_reader(self, storage: Any, segment: Any) -> W3PerDocReader:
         return _MemoryLengthsReader(storage, segment)
+
+    def postings_writer(self, dbfile: Any, byteids: bool = False) -> PostingsWriter:
+        return PostingsWriter(dbfile, blocklimit=self._blocklimit, byteids=byteids,
+                              compression=self._compression, inlinelimit=self._inlinelimit)
 
 
 def build_term_map(reports: Iterable[Report], terms: Iterable[Term]) -> tuple[
