@@ -117,13 +117,14 @@ def _settle(pending: _PendingIndex | None) -> None:
             pending()
 
 
-def _read_parse(config: SiteConfig, settings: bytes, apart: bool, source: tuple[str, str],
-                ) -> tuple[bytes | None, bytes, bytes | None]:
-    """Read one report file again (``_load`` keeps only its key) and hand it to
+def _read_parse(config: SiteConfig, folder: Path, settings: bytes, apart: bool,
+                source: tuple[str, str]) -> tuple[bytes | None, bytes, bytes | None]:
+    """Read one report file of the content ``folder`` (``config.content_path``, resolved
+    once, not once a report) again (``_load`` keeps only its key) and hand it to
     ``_parse_and_render``, in a worker: (its key, the two results), or (None, the pickled
     diagnostics) if it can no longer be read."""
     rel, shown = source
-    raw, found = content.read_source(config.content_path, Path(rel),
+    raw, found = content.read_source(folder, Path(rel),
                                      max_report_bytes=config.max_report_bytes)
     if raw is None:
         return None, dumps(tuple(found)), None
@@ -319,7 +320,8 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
     diags += found
     timer.lap("load")
     todo = [item for item in loaded if item.source is not None]
-    task = functools.partial(_read_parse, config, settings, store is not None)
+    task = functools.partial(_read_parse, config, config.content_path, settings,
+                             store is not None)
     for i, (key, entry, text) in enumerate(ordered_map(task, [item.source for item in todo],
                                                        jobs)):
         item = todo[i]
