@@ -106,7 +106,7 @@ THIRD_PARTY: dict[str, set[str]] = {
     "sitegen.search.segment": {"whoosh"},
     "sitegen.build": {"whoosh"},  # only LockError: another build holds the cached index
     "sitegen.search.engine": {"numpy", "whoosh"},
-    "sitegen.search.query": {"whoosh"},
+    "sitegen.search.query": {"rapidfuzz", "whoosh"},
     "sitegen.server": {"jinja2"},
     "sitegen.entities": {"ahocorasick", "yaml"},
     "sitegen.watch": {"watchfiles"},

@@ -617,3 +617,35 @@ def test_words_close_together_rank_first(tmp_path: Path) -> None:
     # Without the proximity clause the title match would win.
     assert [h.url for h in search(tmp_path / "ix", SearchRequest(q="convoy OR airport")).hits
             ] == ["r/far/", "r/near/"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(word=st.text(alphabet="abck-é", max_size=9),
+       candidates=st.lists(st.text(alphabet="abck-é", max_size=9), max_size=12),
+       limit=st.integers(min_value=0, max_value=4))
+def test_close_spellings_are_those_within_the_limit_by_whooshs_distance(
+        word: str, candidates: list[str], limit: int) -> None:
+    """rapidfuzz's cut-off distance finds exactly the candidates Whoosh's
+    damerau_levenshtein (optimal string alignment) puts within ``limit``, at that distance."""
+    from whoosh.support.levenshtein import damerau_levenshtein
+
+    from sitegen.search.query import close_spellings
+
+    found = sorted(close_spellings(word, candidates, limit))
+    expected = sorted((c, damerau_levenshtein(word, c)) for c in candidates
+                      if damerau_levenshtein(word, c) <= limit)
+    assert found == expected
+
+
+def test_an_unknown_name_among_thousands_is_suggested(tmp_path: Path) -> None:
+    """The nearest known spelling wins among many (a swap of two letters counts one edit)."""
+    from sitegen.search.index import TermEntry, TermMap
+    from sitegen.search.query import closest_term
+
+    actors = {f"militia-{i:05d}": TermEntry(f"militia-{i:05d}", f"Militia {i:05d}")
+              for i in range(20_000)}
+    actors["kataib-hezbollah"] = TermEntry("kataib-hezbollah", "Kataib Hezbollah")
+    terms = TermMap(actor=actors, location={})
+    assert closest_term(terms, "actor", "Katiab Hezbollah") == "Kataib Hezbollah"
+    assert closest_term(terms, "actor", "Militia 12345x") == "Militia 12345"
+    assert closest_term(terms, "actor", "Somebody Else Entirely") is None
