@@ -290,13 +290,20 @@ class _ReaderPool:
 
 
 def _term_lists(ix: Any, fieldname: str) -> tuple[tuple[str, ...], ...]:
-    """The terms of ``fieldname`` for every document, read once per opened index."""
+    """The terms of ``fieldname`` for every document (in each, sorted as the term table
+    sorts them), read once per opened index. Read segment by segment: each segment's own
+    terms, in one pass over its term table. Asking the whole index for each term's postings
+    looked every term up in every segment, twice (800 terms, 40 segments: most of the 0.9 s
+    the first search took at 10,000 reports)."""
     with ix.reader() as reader:
         lists: list[list[str]] = [[] for _ in range(reader.doc_count_all())]
-        for btext in reader.lexicon(fieldname):
-            text = btext.decode("utf-8")
-            for docnum in reader.postings(fieldname, btext).all_ids():
-                lists[docnum].append(text)
+        for leaf, offset in reader.leaf_readers():
+            if fieldname not in leaf.schema:
+                continue
+            for btext in leaf.lexicon(fieldname):
+                text = btext.decode("utf-8")
+                for docnum in leaf.postings(fieldname, btext).all_ids():
+                    lists[offset + docnum].append(text)
     return tuple(tuple(x) for x in lists)
 
 
