@@ -417,6 +417,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print_diagnostics(diags)
         return 1
     live = None
+    served: list[SiteApp] = []  # the app, once made: a rebuild warms its new index
     if args.watch:
         import threading
 
@@ -432,6 +433,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             if result.ok:
                 print(f"{stamp} rebuilt: {result.stats.reports} reports, "
                       f"{sum(t for _, t in result.timings):.2f} s", flush=True)
+                for app in served:
+                    app.warm()
             else:
                 print(f"{stamp} build failed; still serving the last good site", flush=True)
                 print_diagnostics(result.diagnostics)
@@ -442,6 +445,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
               "first", file=sys.stderr)
         return 1
     app = SiteApp(config, live=live)
+    served.append(app)
+    app.warm()
     server = make_wsgi_server(app, args.host, args.port)
     host, port = str(server.server_address[0]), int(server.server_address[1])
     print(f"Serving {config.output_path} at http://{host}:{port}{config.base_path} "

@@ -17,6 +17,7 @@ import mimetypes
 import os
 import re
 import socketserver
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -102,6 +103,16 @@ class SiteApp:
             env = render.make_env(chain, config.base_path, config.language, config.base_url)
         self.env = env
         self.base = config.base_path
+
+    def warm(self) -> threading.Thread:
+        """Open the search index in a background thread, so the first search after the
+        server starts (or after a rebuild replaced the index) does not wait for it: opening
+        reads every report's actors and locations and the date order, about 0.6 s at
+        10,000 reports. A search that comes meanwhile waits for the same opening."""
+        thread = threading.Thread(target=lambda: self.index.available,
+                                  name="sitegen-search-warm", daemon=True)
+        thread.start()
+        return thread
 
     # -- WSGI ---------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -398,6 +409,8 @@ def app_from_env() -> SiteApp:
     config, diags = load_config(None, root=root)
     if any(d.severity.value == "error" for d in diags):
         raise SystemExit("\n".join(d.format() for d in diags))
-    return SiteApp(config)
+    app = SiteApp(config)
+    app.warm()
+    return app
 
 

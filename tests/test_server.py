@@ -159,3 +159,19 @@ def test_misspelled_actor_filter_suggests_a_working_search(server: tuple[str, in
     _, _, body = get(server, link["href"])
     soup = BeautifulSoup(body, "html.parser")
     assert int(soup.select_one("#results-count").get_text().split()[0]) > 5
+
+
+def test_warm_opens_the_search_index_before_the_first_search(site_root: Path) -> None:
+    """``warm`` opens the index in the background (serve does it at start and after each
+    rebuild); a search afterwards finds it open, and answers as usual."""
+    config, _ = load_config(site_root / "sitegen.yaml")
+    app = SiteApp(config)
+    assert app.index._opened is None  # nothing is opened by making the app
+    app.warm().join(timeout=30)
+    opened = app.index._opened
+    assert opened is not None and opened.doc_count > 0
+    from sitegen.search.query import SearchRequest
+
+    results = app.index.search(SearchRequest(q="Kataib Hezbollah"))
+    assert results.total > 0
+    assert app.index._opened is opened  # the search used the index warm opened
