@@ -216,6 +216,52 @@ class PrefilteredInlineExtension(Extension):  # type: ignore[misc]
         parser.treeprocessors.register(_PrefilteredInline(parser), "inline", 20)
 
 
+# What each of Python-Markdown's block processors needs in a block to act on it (read off
+# their regular expressions: Python-Markdown 3.x, extra's tables, definition lists,
+# abbreviations and footnotes), any one of the strings. A "test" processor's test searches
+# the whole block with a regex (``(^|\n)[ ]{0,3}>`` is tried at every position of a
+# paragraph); a "run" processor says yes to every block and searches it in ``run``, putting
+# it back when nothing matched.
+_BLOCK_TEST_TRIGGERS = {
+    "table": ("|",), "hashheader": ("#",), "setextheader": ("=", "-"),
+    "hr": ("-", "_", "*"), "quote": (">",), "deflist": (":",),
+}
+_BLOCK_RUN_TRIGGERS = {"abbr": ("*[",), "footnote": ("[^",), "reference": ("]:",)}
+
+
+class PrefilteredBlocksExtension(Extension):  # type: ignore[misc]
+    """Each block processor named in ``_BLOCK_TEST_TRIGGERS`` or ``_BLOCK_RUN_TRIGGERS``
+    declines a block that has none of its strings, without its regex: what it would have
+    done there (a test answering no; a run putting the block back and returning False).
+    Registered after the other extensions, so their processors are there to wrap; a test
+    compares the output with the stock parser's on generated Markdown."""
+
+    def extendMarkdown(self, parser: md.Markdown) -> None:
+        processors = parser.parser.blockprocessors
+        for name, needed in _BLOCK_TEST_TRIGGERS.items():
+            if name in processors:
+                processor = processors[name]
+                processor.test = _gated_test(processor.test, needed)
+        for name, needed in _BLOCK_RUN_TRIGGERS.items():
+            if name in processors:
+                processor = processors[name]
+                processor.run = _gated_run(processor.run, needed)
+
+
+def _gated_test(test: Any, needed: tuple[str, ...]) -> Any:
+    def gated(parent: Any, block: str) -> bool:
+        return any(s in block for s in needed) and bool(test(parent, block))
+    return gated
+
+
+def _gated_run(run: Any, needed: tuple[str, ...]) -> Any:
+    def gated(parent: Any, blocks: list[str]) -> Any:
+        if not any(s in blocks[0] for s in needed):
+            return False  # as the processor does when its regex finds nothing
+        return run(parent, blocks)
+    return gated
+
+
 def _toc_slug(value: str, separator: str) -> str:
     return slugify_name(value)
 
@@ -228,7 +274,8 @@ def _parser() -> md.Markdown:
     if parser is None:
         parser = md.Markdown(
             extensions=[*(FastSmartyExtension() if name == "smarty" else name
-                          for name in EXTENSIONS), PrefilteredInlineExtension()],
+                          for name in EXTENSIONS), PrefilteredInlineExtension(),
+                        PrefilteredBlocksExtension()],
             extension_configs={"toc": {"slugify": _toc_slug, "toc_depth": "1-4"},
                                "footnotes": {"BACKLINK_TEXT": "↩"}},
             output_format="html",

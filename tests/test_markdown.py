@@ -190,6 +190,17 @@ def test_fast_smarty_equals_stock_smarty_on_generated_text(body: str) -> None:
     _same_as_stock_smarty(body)
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(
+    ["\n", "\n\n", " ", "    ", "word", "HTML", "a", "|", "| a | b |\n|---|---|\n", "|---|",
+     ":", ": ", "\n: ", "*[HTML]: Hyper Text", "*[", "[^1]", "[^1]: a note", "[^", "]:",
+     "[x]: /url \"t\"", "[x]", "=", "===", "-", "---", "_", "___", "*", "***", "#", "## ",
+     "> ", ">", "1. ", "- ", "* ", "`", "```", "\t"]), max_size=40).map("".join))
+def test_block_prefilter_equals_the_stock_parser_on_generated_blocks(body: str) -> None:
+    """PrefilteredBlocksExtension skips a block processor only where it would decline."""
+    _same_as_stock_smarty(body)
+
+
 @pytest.mark.parametrize(("pattern", "flags", "needed"), [
     (r"(?<!-)--(?!-)", 0, ("-",)),
     (r"(?<!\.)\.{3}(?!\.)", 0, (".",)),
