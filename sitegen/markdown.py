@@ -392,6 +392,8 @@ def check_complexity(body: str) -> MarkdownTooComplex | None:
 
 
 def _check_brackets(body: str) -> MarkdownTooComplex | None:
+    if "[" not in body and "](" not in body:  # nothing opens a scan (most reports)
+        return None
     # Python-Markdown scans from each "[" to its "]" (or the paragraph's end when there is
     # none), and from the "(" of each "](" to its ")": sum those distances per paragraph.
     brackets: list[int] = []

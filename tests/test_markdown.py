@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 
 from sitegen.markdown import (
     EXTENSIONS,
+    MAX_BRACKET_SCAN,
     MarkdownTooComplex,
     _parser,
     _toc_slug,
+    check_complexity,
     render_markdown,
     required_literals,
 )
@@ -258,3 +260,14 @@ def test_definition_lists_nested_past_the_limit_are_refused() -> None:
         render_markdown("a\n: b\n" * 200)
     assert info.value.message.startswith(("the definition lists are nested ",
                                           "the Markdown is nested too deeply"))
+
+
+def test_the_bracket_scan_is_still_limited_without_an_opening_bracket() -> None:
+    # A "](" opens a link target's scan even with no "[" in the body: the quick return for
+    # bodies without brackets must not skip it.
+    open_target = "Intro.\n\nsee ](" + "x" * (MAX_BRACKET_SCAN + 10)
+    found = check_complexity(open_target)
+    assert found is not None and "brackets" in found.message and found.line == 3
+    closed = "Intro.\n\nsee ](" + "x" * 100 + ") and " + "y" * (MAX_BRACKET_SCAN + 10)
+    assert check_complexity(closed) is None
+    assert check_complexity("No brackets here.\n\n" + "word " * 300_000) is None
