@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from sitegen.markdown import (
     EXTENSIONS,
     MAX_BRACKET_SCAN,
+    TOC_CONFIG,
     MarkdownTooComplex,
     _parser,
-    _toc_slug,
     check_complexity,
     render_markdown,
     required_literals,
@@ -153,8 +153,7 @@ def test_each_call_uses_a_fresh_parser() -> None:
 def _stock_parser() -> markdown.Markdown:
     return markdown.Markdown(
         extensions=EXTENSIONS,
-        extension_configs={"toc": {"slugify": _toc_slug, "toc_depth": "1-4"},
-                           "footnotes": {"BACKLINK_TEXT": "↩"}},
+        extension_configs={"toc": TOC_CONFIG, "footnotes": {"BACKLINK_TEXT": "↩"}},
         output_format="html")
 
 
@@ -271,3 +270,27 @@ def test_the_bracket_scan_is_still_limited_without_an_opening_bracket() -> None:
     closed = "Intro.\n\nsee ](" + "x" * 100 + ") and " + "y" * (MAX_BRACKET_SCAN + 10)
     assert check_complexity(closed) is None
     assert check_complexity("No brackets here.\n\n" + "word " * 300_000) is None
+
+
+@pytest.mark.parametrize("body", [
+    "[TOC]\n\n## One\n\nText.\n\n### Two\n",
+    "Intro.\n\n> [TOC]\n\n## Quoted marker\n",
+    "    [TOC]\n\n## Marker in code\n",
+    "```\n[TOC]\n```\n\n## Marker in a fence\n",
+    "<div>[TOC]</div>\n\n## Marker in raw HTML\n",
+    "Text [TOC] inline.\n\n## Not alone\n",
+    "\\[TOC\\]\n\n## Escaped\n",
+    "## No marker\n\nText.\n",
+])
+def test_the_toc_marker_is_replaced_as_the_stock_extension_does(body: str) -> None:
+    # The TOC pass skips the table-of-contents div without a marker in the source: where
+    # there is one, the page and md.toc are the stock parser's.
+    stock, ours = _stock_parser(), _parser()
+    html = stock.convert(body)
+    assert ours.convert(body) == html
+    assert ours.toc_tokens == stock.toc_tokens
+    if '<div class="toc">' in html:  # the marker was replaced
+        assert ours.toc == stock.toc
+    else:  # perhaps not built: sitegen reads toc_tokens
+        assert ours.toc in (stock.toc, '<div class="toc"></div>')
+    assert ('<div class="toc">' in html) == body.startswith(("[TOC]", "Intro."))
