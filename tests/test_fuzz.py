@@ -214,6 +214,25 @@ def test_report_over_the_limit_is_not_read(tmp_path: Path) -> None:
     assert diags == [] and doc is not None
 
 
+def test_a_report_that_grew_after_its_size_was_read_is_read_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # read_source asks for the size fstat gave and one byte more; a file longer by then (or
+    # one whose size is not reported) is read on, up to the limit, never cut short.
+    body = HEAD + "---\n" + "word " * 2000 + "end\n"
+    make_site(tmp_path, {"content/x.md": body})
+    real = content.os.fstat
+
+    def smaller(fd: int) -> Any:
+        st = real(fd)
+        return content.os.stat_result((*st[:6], 10, *st[7:]))
+
+    monkeypatch.setattr(content.os, "fstat", smaller)
+    raw, diags = content.read_source(tmp_path / "content", Path("x.md"))
+    assert diags == [] and raw == body.encode()
+    raw, diags = content.read_source(tmp_path / "content", Path("x.md"), max_report_bytes=4096)
+    assert raw is None and [d.code for d in diags] == ["content.too-large"]
+
+
 def test_limit_defaults_match_the_settings() -> None:
     defaults = SiteConfig(root=Path())
     assert defaults.max_report_bytes == content.MAX_REPORT_BYTES
