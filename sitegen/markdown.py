@@ -59,7 +59,6 @@ _TAG = re.compile(r"<[^>]+>")
 _H1 = re.compile(r"<(/?)h1\b")
 _DL = re.compile(r"<(/?)dl>")
 _ROOT_LINK = re.compile(r'\b(href|src)="/(?!/)')
-_BLOCK_END = re.compile(r"</(?:p|h[1-6]|li|td|th|pre|blockquote|dd|dt|figcaption)>|<br\s*/?>")
 
 
 MAX_NESTING = 32  # block quotes, list items and indentation (4 columns a level) on one line
@@ -385,8 +384,9 @@ def sanitize_html(fragment: str) -> str:
 
 
 def html_to_text(fragment: str) -> str:
-    spaced = _BLOCK_END.sub(lambda m: m.group(0) + "\n", fragment)
-    return " ".join(html.unescape(_TAG.sub(" ", spaced)).split())
+    """The text of an HTML fragment, whitespace collapsed: each tag becomes a space, so a
+    block's end separates words too."""
+    return " ".join(html.unescape(_TAG.sub(" ", fragment)).split())
 
 
 def _flatten(tokens: list[dict[str, Any]]) -> list[Heading]:
