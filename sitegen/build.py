@@ -241,6 +241,7 @@ class _Loaded:
     cached: bool = False
     source: tuple[str, str] | None = None  # path in the content folder and shown path,
     # until a worker has read and parsed it
+    stat: str = ""  # source_stat of a file not hashed yet: recorded with the worker's key
 
 
 def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
@@ -259,12 +260,18 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
                                          config.base_path, config.markdown_time_limit)))
     # The bytes are not kept: at 100,000 reports they are most of a gigabyte. A report the
     # cache does not know is read again by the worker that parses it.
-    sources: list[tuple[bytes, str, Path]] = []  # key, shown, path
+    sources: list[tuple[bytes | None, str, Path, str]] = []  # key, shown, path, stat
+    # A cache with no reports (a cold build) cannot know any file's bytes: each file is then
+    # read once, by the worker that parses it, which also gives its key.
+    blind = store is None or store.holds_no_docs()
     now_ns = time.time_ns()
     for rel in paths:
         shown = content.shown_path(folder, rel)
         stat = content.source_stat(folder, rel, settings.hex(), now_ns)
         key = store.known_key(shown, stat) if store is not None and stat else None
+        if key is None and blind:
+            sources.append((None, shown, rel, stat or ""))  # hashed by its worker
+            continue
         if key is None:  # changed, or not seen before: its key is the hash of its bytes
             raw, found = content.read_source(folder, rel,
                                              max_report_bytes=config.max_report_bytes)
@@ -272,13 +279,13 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
                 diags += found
                 continue
             key = _doc_key(settings, shown, raw)
-        sources.append((key, shown, rel))
+        sources.append((key, shown, rel, ""))
         if store is not None and stat:
             store.put_source(shown, stat, key)
     held: dict[bytes, Any] = {}
     if store is not None:
         try:
-            held = store.get_docs([key for key, _, _ in sources])
+            held = store.get_docs([key for key, _, _, _ in sources if key is not None])
         except (CacheCorrupt, sqlite3.Error) as exc:
             diags.append(discarded(store.folder, str(exc)))
             store.discard()
@@ -286,7 +293,10 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
             diags += found
     loaded = []
     read_body = store.body_reader().body if store is not None else None
-    for key, shown, rel in sources:
+    for key, shown, rel, stat in sources:
+        if key is None:
+            loaded.append(_Loaded(b"", None, [], source=(rel.as_posix(), shown), stat=stat))
+            continue
         hit = held.get(key)
         if hit is not None and read_body is not None:
             doc, found, outcome = hit
@@ -331,6 +341,8 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             loaded.remove(item)
             continue
         item.key = key  # the same, unless the file changed since _load hashed it
+        if item.stat and store is not None and item.source is not None:  # see _load
+            store.put_source(item.source[1], item.stat, key)  # not hashed by _load
         doc, found, outcome = loads(entry)
         item.source, item.doc, item.found, item.body = None, doc, list(found), outcome
         if store is not None:

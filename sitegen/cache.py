@@ -272,6 +272,14 @@ class BuildCache:
                 found[key] = loads(value)
         return found
 
+    def holds_no_docs(self) -> bool:
+        """Whether no report is stored (a new cache): no file's key can be found then. A
+        database that cannot say is not called empty (reading it reports the damage)."""
+        try:
+            return self._db.execute("SELECT 1 FROM docs LIMIT 1").fetchone() is None
+        except sqlite3.Error:
+            return False
+
     def known_key(self, path: str, stat: str) -> bytes | None:
         """The key a report had when its file had this ``stat`` (``source_stat``), so an
         unchanged file need not be read and hashed again."""

@@ -496,6 +496,34 @@ def test_unchanged_reports_are_not_read_again(tmp_path: Path,
         assert snapshot(root / "output") == cold(root, tmp_path), name
 
 
+def test_a_cold_build_reads_each_report_once(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a cache that holds no report, a file's key cannot find anything: it is read
+    once, by the worker that parses it (which gives its key), not hashed first; the next
+    build still knows each file by its stat. A cache that holds reports hashes a changed
+    file first (see above), since its bytes may be stored already."""
+    from sitegen import content
+
+    monkeypatch.setattr(content, "RACY_NS", 0)
+    root = copy_sample(tmp_path / "site")
+    reads: list[str] = []
+    real = content.read_source
+
+    def counting(folder: Path, rel: Path, **kw: Any) -> Any:
+        reads.append(rel.as_posix())
+        return real(folder, rel, **kw)
+
+    monkeypatch.setattr(content, "read_source", counting)
+    run(root)
+    names = sorted(p.relative_to(root / "content").as_posix()
+                   for p in (root / "content").rglob("*.md"))
+    assert sorted(reads) == names
+    reads.clear()
+    run(root)
+    assert reads == []
+    assert snapshot(root / "output") == cold(root, tmp_path)
+
+
 def test_a_report_changed_just_now_is_read_even_if_its_times_match(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sitegen import content
