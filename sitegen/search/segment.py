@@ -96,13 +96,13 @@ class _Term:
 def _write_term(fieldwriter: Any, start: int, btext: bytes, docs: Sequence[int],
                 weights: Sequence[float], values: Sequence[bytes],
                 lengths: Sequence[int | None]) -> int:
-    """One term's whole posting list, written at offset ``start`` of the postings file as ``W3FieldWriter.start_term``, one
-    ``add`` per posting and ``finish_term`` would write it: the same blocks of
-    ``blocklimit`` postings (each pickled, compressed and headed by its statistics), the same
-    term info in the term table. Done in one function: at 10,000 reports in 20 segments
-    there are 200,000 posting lists, most of them a single small block, and Whoosh's
-    per-posting and per-block calls were a third of the indexing time. Returns the offset
-    after it, where the next term starts."""
+    """One term's whole posting list, written at offset ``start`` of the postings file as
+    ``W3FieldWriter.start_term``, one ``add`` per posting and ``finish_term`` would write
+    it: the same blocks of ``blocklimit`` postings (each pickled, compressed and headed by
+    its statistics), the same term info in the term table. Done in one function: at 10,000
+    reports in 20 segments there are 200,000 posting lists, most of them a single small
+    block, and Whoosh's per-posting and per-block calls were a third of the indexing time.
+    Returns the offset after it, where the next term starts."""
     postings = fieldwriter._postwriter
     postfile = postings._postfile
     limit = postings._blocklimit
