@@ -462,6 +462,21 @@ def test_per_report_static_weights_survive_a_build_that_reused_the_stage(
     assert len(computed) == 1
 
 
+def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The report files read from now on (``content.read_source``), as content paths."""
+    from sitegen import content
+
+    reads: list[str] = []
+    real = content.read_source
+
+    def counting(folder: Path, rel: Path, **kw: Any) -> Any:
+        reads.append(rel.as_posix())
+        return real(folder, rel, **kw)
+
+    monkeypatch.setattr(content, "read_source", counting)
+    return reads
+
+
 def test_unchanged_reports_are_not_read_again(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A report whose size, inode, mtime and ctime are those recorded is not read again;
@@ -471,14 +486,7 @@ def test_unchanged_reports_are_not_read_again(tmp_path: Path,
     monkeypatch.setattr(content, "RACY_NS", 0)  # the files were just written
     root = copy_sample(tmp_path / "site")
     run(root)
-    reads: list[str] = []
-    real = content.read_source
-
-    def counting(folder: Path, rel: Path, **kw: Any) -> Any:
-        reads.append(rel.as_posix())
-        return real(folder, rel, **kw)
-
-    monkeypatch.setattr(content, "read_source", counting)
+    reads = count_reads(monkeypatch)
     run(root)
     assert reads == []
     path = reports(root)[3]
@@ -506,14 +514,7 @@ def test_a_cold_build_reads_each_report_once(tmp_path: Path,
 
     monkeypatch.setattr(content, "RACY_NS", 0)
     root = copy_sample(tmp_path / "site")
-    reads: list[str] = []
-    real = content.read_source
-
-    def counting(folder: Path, rel: Path, **kw: Any) -> Any:
-        reads.append(rel.as_posix())
-        return real(folder, rel, **kw)
-
-    monkeypatch.setattr(content, "read_source", counting)
+    reads = count_reads(monkeypatch)
     run(root)
     names = sorted(p.relative_to(root / "content").as_posix()
                    for p in (root / "content").rglob("*.md"))
