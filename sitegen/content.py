@@ -354,27 +354,35 @@ def load_source(content_dir: Path, rel: Path, tz: tzinfo, *,
                         max_front_matter_bytes=max_front_matter_bytes)
 
 
-def _open_report(content_dir: Path, rel: Path, path: Path) -> int | Diagnostic:
+def _open_report(content_dir: Path, rel: Path, path: str) -> int | Diagnostic:
     """A read-only descriptor of a report that is, or links to, a file inside the content
-    folder. ``scan`` enters no linked folder, so only the file itself may be a link: a plain
-    file is opened with O_NOFOLLOW (so it cannot have become a link meanwhile), a link is
-    resolved and checked first."""
+    folder. ``scan`` enters no linked folder, so only the file itself may be a link: it is
+    opened with O_NOFOLLOW (so it cannot have become a link meanwhile), and only when that
+    fails because it is a link is the link resolved, checked and followed."""
     nofollow = getattr(os, "O_NOFOLLOW", 0)
-    for attempt in range(2):
-        flags = os.O_RDONLY | nofollow
-        try:
-            if stat_module.S_ISLNK(os.lstat(path).st_mode):
-                target = Path(os.path.realpath(path))
-                if not target.is_relative_to(Path(os.path.realpath(content_dir))):
-                    return _escape(content_dir, rel, target)
-                flags = os.O_RDONLY
-            return os.open(path, flags)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP and flags != os.O_RDONLY and attempt == 0:
-                continue  # it became a link after the lstat: check it as one
+    try:
+        return os.open(path, os.O_RDONLY | nofollow)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP or not nofollow:
             return error("content.read", _shown(content_dir, rel),
                          f"cannot read file: {exc.strerror}")
-    raise AssertionError("unreachable")  # pragma: no cover
+    target = Path(os.path.realpath(path))
+    if not target.is_relative_to(Path(os.path.realpath(content_dir))):
+        return _escape(content_dir, rel, target)
+    try:
+        return os.open(target, os.O_RDONLY)
+    except OSError as exc:
+        return error("content.read", _shown(content_dir, rel),
+                     f"cannot read file: {exc.strerror}")
+
+
+def _read_up_to(fd: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes from ``fd``: read on after a short read, until the end."""
+    parts = []
+    while limit > 0 and (part := os.read(fd, limit)):
+        parts.append(part)
+        limit -= len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 RACY_NS = 2_000_000_000  # a file changed this recently may change again unseen: read it
@@ -406,23 +414,24 @@ def read_source(content_dir: Path, rel: Path, *, max_report_bytes: int = MAX_REP
     """The bytes of one report. A file that is, or links to, something outside the content
     folder is refused; so is a file over ``max_report_bytes``, before it is read."""
     shown = _shown(content_dir, rel)
-    path = content_dir / rel
-    opened = _open_report(content_dir, rel, path)
+    opened = _open_report(content_dir, rel, f"{content_dir}/{rel}")
     if isinstance(opened, Diagnostic):
         return None, [opened]
     fd = opened
     try:
-        with os.fdopen(fd, "rb") as file:
-            size = os.fstat(file.fileno()).st_size
-            raw = b""
-            if size <= max_report_bytes:
-                # its size and one byte more, not the limit: a read allocates what it asks
-                # for (2 MiB for each 6 kB report, 20 us); a file that grew is read on
-                raw = file.read(size + 1)
-                if len(raw) > size:
-                    raw += file.read(max_report_bytes + 1 - len(raw))
+        size = os.fstat(fd).st_size
+        raw = b""
+        if size <= max_report_bytes:
+            # its size and one byte more, not the limit: a read allocates what it asks for
+            # (2 MiB for each 6 kB report, 20 us); a file that grew is read on. Straight
+            # from the descriptor: a buffered file object cost more than the read.
+            raw = _read_up_to(fd, size + 1)
+            if len(raw) > size:
+                raw += _read_up_to(fd, max_report_bytes + 1 - len(raw))
     except OSError as exc:
         return None, [error("content.read", shown, f"cannot read file: {exc.strerror}")]
+    finally:
+        os.close(fd)
     if size > max_report_bytes or len(raw) > max_report_bytes:
         size = max(size, len(raw))
         return None, [error("content.too-large", shown, f"the file is {size:,} bytes; the "

@@ -233,6 +233,20 @@ def test_a_report_that_grew_after_its_size_was_read_is_read_whole(
     assert raw is None and [d.code for d in diags] == ["content.too-large"]
 
 
+def test_a_report_read_in_short_pieces_is_read_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # reports are read straight from the descriptor; a read may return fewer bytes than
+    # asked for (a pipe-like or network filesystem), so reading goes on to the end
+    body = HEAD + "---\n" + "word " * 2000 + "end\n"
+    make_site(tmp_path, {"content/x.md": body})
+    real = content.os.read
+    monkeypatch.setattr(content.os, "read", lambda fd, n: real(fd, min(n, 777)))
+    raw, diags = content.read_source(tmp_path / "content", Path("x.md"))
+    assert diags == [] and raw == body.encode()
+    raw, diags = content.read_source(tmp_path / "content", Path("x.md"), max_report_bytes=4096)
+    assert raw is None and [d.code for d in diags] == ["content.too-large"]
+
+
 def test_limit_defaults_match_the_settings() -> None:
     defaults = SiteConfig(root=Path())
     assert defaults.max_report_bytes == content.MAX_REPORT_BYTES
