@@ -361,7 +361,8 @@ def _open_report(content_dir: Path, rel: Path, path: str) -> int | Diagnostic:
     fails because it is a link is the link resolved, checked and followed."""
     nofollow = getattr(os, "O_NOFOLLOW", 0)
     try:
-        return os.open(path, os.O_RDONLY | nofollow)
+        if nofollow or not Path(path).is_symlink():  # without O_NOFOLLOW: asked first
+            return os.open(path, os.O_RDONLY | nofollow)
     except OSError as exc:
         if exc.errno != errno.ELOOP or not nofollow:
             return error("content.read", _shown(content_dir, rel),

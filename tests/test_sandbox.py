@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import GOOD_REPORT, build_ok, make_site, page, report
 
+from sitegen import content
 from sitegen.files import OutputFile
 from sitegen.output import OutputError, Staging
 
@@ -39,6 +40,21 @@ def test_symlinked_report_pointing_outside_is_refused(tmp_path: Path, run_cli: R
         f"{outside / 'content/secret.md'}, outside the content folder; sitegen reads only files "
         "inside it (copy the file in instead)"]
     assert not (root / "output").exists()
+
+
+def test_links_are_checked_where_open_cannot_refuse_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a report is opened with O_NOFOLLOW and its link checked only if that open refuses
+    # it; where the flag does not exist, the link is looked for first instead
+    outside = make_site(tmp_path / "elsewhere", {"content/secret.md": SECRET})
+    root = make_site(tmp_path / "site", {"content/2020/taji.md": GOOD_REPORT})
+    (root / "content/2020/leak.md").symlink_to(outside / "content/secret.md")
+    (root / "content/2020/same.md").symlink_to("taji.md")
+    monkeypatch.delattr(content.os, "O_NOFOLLOW")
+    raw, diags = content.read_source(root / "content", Path("2020/leak.md"))
+    assert raw is None and [d.code for d in diags] == ["content.symlink-escape"]
+    raw, diags = content.read_source(root / "content", Path("2020/same.md"))
+    assert diags == [] and raw == GOOD_REPORT.encode()
 
 
 def test_symlinked_folder_pointing_outside_is_refused(tmp_path: Path, run_cli: Run) -> None:
