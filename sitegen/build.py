@@ -264,10 +264,11 @@ def _load(config: SiteConfig, store: BuildCache | None, diags: list[Diagnostic],
     # A cache with no reports (a cold build) cannot know any file's bytes: each file is then
     # read once, by the worker that parses it, which also gives its key.
     blind = store is None or store.holds_no_docs()
-    now_ns = time.time_ns()
+    now_ns, salt = time.time_ns(), settings.hex()
     for rel in paths:
         shown = content.shown_path(folder, rel)
-        stat = content.source_stat(folder, rel, settings.hex(), now_ns)
+        # what identifies the file's bytes for the cache; nothing to look up without one
+        stat = content.source_stat(folder, rel, salt, now_ns) if store is not None else None
         key = store.known_key(shown, stat) if store is not None and stat else None
         if key is None and blind:
             sources.append((None, shown, rel, stat or ""))  # hashed by its worker
