@@ -19,6 +19,7 @@ from sitegen.build import BuildResult, Progress, build
 from sitegen.config import SiteConfig, load_config
 from sitegen.diagnostics import Diagnostic, Severity, has_errors
 from sitegen.entities import MentionFix, add_to_front_matter
+from sitegen.output import ignore_lease_breaks
 from sitegen.parallel import default_jobs
 from sitegen.slugs import slugify_name
 
@@ -41,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
+    ignore_lease_breaks()  # sitegen uses no SIGIO of its own; see sitegen.output
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:

@@ -10,19 +10,32 @@ After an exchange the staging folder holds the previous site. Rather than deleti
 is kept as ``.output.spare`` and becomes the next build's staging folder (double
 buffering): its folders already exist, and a file that is still the same inode as the live
 (unchanged) file needs nothing at all. Nothing in it is trusted: a file is kept only when it
-is that inode, every other file is unlinked before it is written (never rewritten in place,
-since it may share its inode with the live site), and what the build did not claim is
-deleted before the swap.
+is that inode, and what the build did not claim is deleted before the swap.
+
+A file of the spare that the build writes anew is rewritten in place only when nothing else
+can see it change: it is a regular file with no other link (so not the live site's inode)
+and no other open descriptor, which the kernel confirms by granting a write lease
+(``F_SETLEASE``; it also holds back anyone opening the file until the write is done). A
+reader that opened it while it was live (a server's cached descriptor, a download in
+flight) keeps the old bytes, because then the file is unlinked and a new one written, as
+everywhere leases are unavailable. Reusing the inode matters: on ext4 mounted with
+``discard`` an unlink waits for the freed blocks to be trimmed, and unlinking and creating
+13,000 pages cost 170-190 us a page against 26-29 us rewritten (measured, 30 KB files).
+Leases notify their holder with SIGIO, whose default action ends the process, so they are
+used only while SIGIO is ignored (the CLI ignores it; see ``ignore_lease_breaks``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
 import os
 import shutil
+import signal
 import stat as stat_module
+import sys
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
@@ -30,8 +43,16 @@ from pathlib import Path, PurePosixPath
 from sitegen.diagnostics import Diagnostic, error
 from sitegen.files import OutputFile
 
+try:
+    from fcntl import fcntl as fcntl_call
+except ImportError:  # not POSIX: no leases, files are always written anew
+    fcntl_call = None  # type: ignore[assignment]
+
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
+_F_SETLEASE = 1024 if sys.platform.startswith("linux") and fcntl_call is not None else None
+_F_WRLCK, _F_UNLCK = 1, 2  # fcntl's lock types, which a lease takes too
+_SIGIO = getattr(signal, "SIGIO", None)
 
 
 class OutputError(Exception):
@@ -127,7 +148,7 @@ class Staging:
         """Write one file; returns its ``stat`` (which the build cache records)."""
         rel = self._claim(file.relpath, file.origin)
         target = self._parent(rel) / rel.name
-        _write_new(target, file.data)
+        _write_new(target, file.data, self.recycled)
         self.bytes_written += len(file.data)
         return target.stat()
 
@@ -151,10 +172,10 @@ class Staging:
         workers may call it (the parent counts the bytes from the returned stat)."""
         target = Path(self._claimed(file.relpath))
         try:
-            _write_new(target, file.data)
+            _write_new(target, file.data, self.recycled)
         except (FileNotFoundError, NotADirectoryError):
             _make_folder(self.path, target.parent)
-            _write_new(target, file.data)
+            _write_new(target, file.data, self.recycled)
         return target.stat()
 
     def _unchanged_live(self, relpath: str, unchanged: Callable[[os.stat_result], bool],
@@ -379,11 +400,66 @@ def _make_folder(root: Path, folder: Path) -> None:
             current.mkdir()
 
 
-def _write_new(target: Path, data: bytes) -> None:
-    """Write ``data`` as a new file at ``target``: whatever is there is unlinked first, so a
-    file sharing its inode with the live site is never changed in place."""
+def ignore_lease_breaks() -> None:
+    """Ignore SIGIO in this process (and the workers it forks), which lets a recycled staging
+    folder rewrite unshared files in place (see the module doc). For programs that do not
+    use SIGIO themselves: the CLI calls it; ``build()`` alone never changes a signal."""
+    if _SIGIO is not None:
+        with contextlib.suppress(ValueError):  # not the main thread: leave it as it is
+            signal.signal(_SIGIO, signal.SIG_IGN)
+
+
+def _write_new(target: Path, data: bytes, recycled: bool = True) -> None:
+    """Write ``data`` at ``target`` so that no other path or reader sees the file change:
+    rewritten in place if nothing shares it, else whatever is there is unlinked first and a
+    new file written. ``recycled``: ``target`` may hold a file of an older site."""
+    if recycled and _rewrite_unshared(str(target), data):
+        return
     _remove(target)
     target.write_bytes(data)
+
+
+_NO_LEASES: set[int] = set()  # devices whose filesystem refused a lease as unsupported
+
+
+def _rewrite_unshared(target: str, data: bytes) -> bool:
+    """Overwrite the regular file at ``target`` with ``data`` if it has one link and no other
+    open descriptor, under a write lease; False (nothing changed) if it is anything else,
+    shared, or leases are unavailable here."""
+    if _F_SETLEASE is None or _SIGIO is None or signal.getsignal(_SIGIO) != signal.SIG_IGN:
+        return False
+    try:
+        seen = os.lstat(target)  # no open() of a FIFO or device left in an old site
+    except OSError:
+        return False
+    if not stat_module.S_ISREG(seen.st_mode) or seen.st_nlink != 1 or \
+            seen.st_dev in _NO_LEASES:
+        return False
+    try:
+        fd = os.open(target, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        now = os.fstat(fd)
+        if (now.st_ino, now.st_dev) != (seen.st_ino, seen.st_dev) or now.st_nlink != 1:
+            return False
+        try:
+            fcntl_call(fd, _F_SETLEASE, _F_WRLCK)  # EAGAIN: someone else has it open
+        except OSError as exc:
+            if exc.errno in (errno.EINVAL, errno.ENOLCK, errno.ENOSYS):
+                _NO_LEASES.add(seen.st_dev)  # this filesystem has none: not asked again
+            return False
+        try:
+            view, done = memoryview(data), 0
+            while done < len(data):
+                done += os.pwrite(fd, view[done:], done)
+            os.ftruncate(fd, len(data))
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl_call(fd, _F_SETLEASE, _F_UNLCK)
+        return True
+    finally:
+        os.close(fd)
 
 
 def _exchange(a: Path, b: Path) -> bool:

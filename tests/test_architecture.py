@@ -89,9 +89,10 @@ ALLOWED: dict[str, set[str]] = {
     "sitegen.server": {"sitegen", "sitegen.build", "sitegen.config", "sitegen.render", "sitegen.slugs",
                        "sitegen.search.query", "sitegen.themes", "sitegen.watch"},
     # cli check --fix edits front matter with sitegen.entities.add_to_front_matter.
+    # cli -> output: only ignore_lease_breaks (a signal disposition); it writes nothing
     "sitegen.cli": {"sitegen", "sitegen.build", "sitegen.config", "sitegen.diagnostics",
                     "sitegen.entities", "sitegen.slugs", "sitegen.search.query", "sitegen.server",
-                    "sitegen.watch", "sitegen.parallel"},
+                    "sitegen.watch", "sitegen.parallel", "sitegen.output"},
 }
 
 # module -> installed (non-stdlib) top-level packages it may import.
