@@ -487,6 +487,8 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
         if stage is not None:
             for job, rel in zip(work, paths, strict=True):
                 stage.claim(rel, job.url)
+            stage.drop_replaced([(rel, old[rel].matches)
+                                 for rel, same in zip(paths, unchanged, strict=True) if same])
         for job, rel, same in zip(work, paths, unchanged, strict=True):
             if same and stage is not None and stage.link_claimed(rel, old[rel].matches):
                 records[rel] = old[rel]

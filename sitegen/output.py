@@ -37,7 +37,8 @@ import signal
 import stat as stat_module
 import sys
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
 from sitegen.diagnostics import Diagnostic, error
@@ -53,6 +54,8 @@ _AT_FDCWD = -100
 _F_SETLEASE = 1024 if sys.platform.startswith("linux") and fcntl_call is not None else None
 _F_WRLCK, _F_UNLCK = 1, 2  # fcntl's lock types, which a lease takes too
 _SIGIO = getattr(signal, "SIGIO", None)
+# drop_replaced: threads, files a thread takes at a time, and the fewest files worth threads
+_DROP_THREADS, _DROP_CHUNK, _DROP_THREADED_MIN = 8, 128, 512
 
 
 class OutputError(Exception):
@@ -226,6 +229,36 @@ class Staging:
         except OSError:  # another filesystem, or links not allowed: write it after all
             return False
         return True
+
+    def drop_replaced(self, items: Sequence[tuple[str, Callable[[os.stat_result], bool]]],
+                      ) -> None:
+        """Before ``link_claimed`` is asked of each ``(relpath, unchanged)``: unlink, over
+        threads, the older site's files at those claimed paths that it would replace by a
+        link to an unchanged live file. Only a speed-up (``link_claimed`` does the same, one
+        file at a time): after a theme change every page of the older site goes this way,
+        and each unlink waits for the filesystem (on a ``discard`` mount, for the freed
+        blocks to be trimmed) without holding the GIL."""
+        if not self.recycled or len(items) < _DROP_THREADED_MIN:
+            return
+
+        def drop(chunk: Sequence[tuple[str, Callable[[os.stat_result], bool]]]) -> None:
+            for relpath, unchanged in chunk:
+                if relpath not in self.written:  # claimed in normal form, as link_claimed
+                    continue
+                target = f"{self._path}/{relpath}"
+                try:
+                    live = os.lstat(f"{self._output}/{relpath}")
+                    mine = os.lstat(target)
+                except OSError:
+                    continue
+                if (mine.st_ino, mine.st_dev) != (live.st_ino, live.st_dev) and \
+                        stat_module.S_ISREG(live.st_mode) and unchanged(live):
+                    _remove(Path(target))
+
+        step = _DROP_CHUNK
+        with ThreadPoolExecutor(_DROP_THREADS) as pool:
+            for _ in pool.map(drop, [items[i:i + step] for i in range(0, len(items), step)]):
+                pass
 
     def reuse(self, relpath: str, origin: str, unchanged: Callable[[os.stat_result], bool],
               ) -> bool:

@@ -8,6 +8,7 @@ import fcntl
 import os
 import shutil
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -165,4 +166,46 @@ def test_a_theme_change_rewrites_the_older_site_in_place_but_not_what_is_open(
     if leases_granted(tmp_path):
         kept = [rel for rel in inodes if spare / rel not in held]
         assert kept and all((live / rel).stat().st_ino == inodes[rel] for rel in kept)
+    assert snapshot(live) == cold(root, tmp_path)
+
+
+def test_the_build_after_a_theme_change_links_every_page_the_same_over_threads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build after a theme change links every page from the live site, replacing each of
+    the older site's files (``drop_replaced`` unlinks them over threads first; the sample
+    is below its threshold, so the threshold is lowered). A page whose live file was
+    tampered with is rendered again, not linked; the output equals a cold build's."""
+    monkeypatch.setattr(output, "_DROP_THREADED_MIN", 1)
+    monkeypatch.setattr(output, "_DROP_CHUNK", 3)
+    dropped: list[str] = []  # what threads other than this one unlinked
+    remove = output._remove
+
+    def spy(path: Path) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            dropped.append(str(path))
+        remove(path)
+
+    monkeypatch.setattr(output, "_remove", spy)
+    root = copy_sample(tmp_path / "site")
+    run(root)
+    edit_theme(root, 1)
+    run(root)
+    live = root / "output"
+    pages = sorted(live.rglob("*.html"))
+    tampered = pages[5]
+    tampered.write_bytes(tampered.read_bytes().replace(b"</body>", b"<!-- by hand --></body>"))
+    spare = root / ".output.spare"
+    old_inodes = {p.relative_to(live): (spare / p.relative_to(live)).stat().st_ino
+                  for p in pages}
+    dropped.clear()
+    result = run(root, jobs=2)
+    assert result.stats.reused >= len(pages) - 1
+    assert len(set(dropped)) == len(pages) - 1  # all but the tampered page's
+    for page in pages:
+        rel = page.relative_to(live)
+        if page == tampered:
+            assert b"by hand" not in page.read_bytes()  # rendered again, not linked
+            continue
+        assert page.stat().st_nlink == 2  # linked: the same file as the spare's
+        assert (spare / rel).stat().st_ino == page.stat().st_ino != old_inodes[rel]
     assert snapshot(live) == cold(root, tmp_path)
