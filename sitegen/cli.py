@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 content or build errors, 2 usage errors (argparse).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -29,10 +30,20 @@ def run() -> None:
     interpreter down. A build leaves hundreds of thousands of objects (the model, the
     cache's entries) that the interpreter would free one by one at exit, about 0.1 s at
     10,000 reports, for nothing: by then everything ``main`` opened is closed (the build
-    closes its cache and worker processes) and its output is flushed here."""
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    closes its cache and worker processes) and its output is flushed here.
+
+    A reader that stops reading (``sitegen search ... | head``) ends the command quietly,
+    as with other Unix tools: exit status 141 (128 + SIGPIPE), no traceback."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # what was still buffered cannot be written: point stdout at /dev/null so that
+        # nothing tries again on the way out
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
+    with contextlib.suppress(BrokenPipeError):
+        sys.stderr.flush()
     os._exit(code)
 
 

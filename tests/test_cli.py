@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -61,6 +64,26 @@ def test_build_help_lists_the_issue_flags(run_cli: Run, tmp_path: Path) -> None:
 def test_usage_errors_exit_2(run_cli: Run, tmp_path: Path, argv: list[str]) -> None:
     code, _, _ = run_cli(tmp_path, *argv)
     assert code == 2
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path: Path,
+                                                            build_site_dir: Run) -> None:
+    """``sitegen search ... | head``: the pipe is closed before anything is written, so the
+    first write fails; the command ends with 141 (128 + SIGPIPE), as Unix tools do, and no
+    traceback."""
+    root = make_site(tmp_path, FIXTURE_FILES)
+    assert build_site_dir(root, "--quiet")[0] == 0
+    proc = subprocess.Popen([sys.executable, "-m", "sitegen", "search", "report"], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "COLUMNS": "200"})
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # long before the command has started
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    # with a reader, the same command prints its hits
+    code, out, _ = run_module(root, "search", "report")
+    assert code == 0 and "report" in out.lower()
 
 
 # --- build ---------------------------------------------------------------------------------
