@@ -436,6 +436,19 @@ def test_unknown_location_filter_without_suggestion(ix: SearchIndex) -> None:
     assert results.message == "No location is called “Timbuktu”."
 
 
+def test_unknown_names_in_the_query_text_are_said(ix: SearchIndex) -> None:
+    """``actor:`` and ``location:`` in the query text name no known term: the message says
+    so, as for the filters, with the closest known name when there is one."""
+    results = run(ix, "actor:nobody")
+    assert results.total == 0
+    assert results.message == "No actor is called “nobody”."
+    results = run(ix, 'strike location:"Halb"')
+    assert results.total == 0
+    assert results.message == f"No location is called “halb”; did you mean location:\"{HALAB}\"?"
+    assert run(ix, f'strike location:"{HALAB}"').total > 0
+    assert run(ix, "strike NOT actor:nobody").message is None  # hits: nothing to say
+
+
 def test_misspelled_word_and_actor_together(ix: SearchIndex) -> None:
     results = run(ix, "strkes", locations=("Halb",))
     assert results.suggested_request is not None

@@ -865,6 +865,17 @@ def _suggest(searcher: Any, opened: _Opened, request: SearchRequest, parsed: wq.
     reader = searcher.reader()
     new_request = request
     name_suggestion: str | None = None
+    # names in the query text (actor:..., location:...), by the slug they were read as
+    named: list[tuple[str, str]] = []
+    for node in _walk(parsed, skip_not=True):
+        if isinstance(node, wq.Term) and node.fieldname in EXACT_FIELDS and \
+                opened.terms.of(EXACT_FIELDS[node.fieldname]).get(node.text) is None and \
+                (EXACT_FIELDS[node.fieldname], node.text) not in named:
+            named.append((EXACT_FIELDS[node.fieldname], node.text))
+    for kind, text in named:
+        best = closest_term(opened.terms, kind, text)
+        messages.append(f"No {kind} is called “{text}”" + (
+            f"; did you mean {kind}:\"{best}\"?" if best is not None else "."))
     for kind, value in unknown:
         best = closest_term(opened.terms, kind, value)
         if best is None:
