@@ -872,9 +872,9 @@ def _suggest(searcher: Any, opened: _Opened, request: SearchRequest, parsed: wq.
                 opened.terms.of(EXACT_FIELDS[node.fieldname]).get(node.text) is None and \
                 (EXACT_FIELDS[node.fieldname], node.text) not in named:
             named.append((EXACT_FIELDS[node.fieldname], node.text))
-    for kind, text in named:
-        best = closest_term(opened.terms, kind, text)
-        messages.append(f"No {kind} is called “{text}”" + (
+    for kind, slug in named:
+        best = closest_term(opened.terms, kind, slug)
+        messages.append(f"No {kind} is called “{slug}”" + (
             f"; did you mean {kind}:\"{best}\"?" if best is not None else "."))
     for kind, value in unknown:
         best = closest_term(opened.terms, kind, value)
