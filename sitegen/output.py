@@ -500,7 +500,8 @@ def _rewrite_unshared(target: str, data: bytes) -> bool:
             view, done = memoryview(data), 0
             while done < len(data):
                 done += os.pwrite(fd, view[done:], done)
-            os.ftruncate(fd, len(data))
+            if len(data) < now.st_size:  # a longer page has grown the file already
+                os.ftruncate(fd, len(data))
         finally:
             with contextlib.suppress(OSError):
                 fcntl_call(fd, _F_SETLEASE, _F_UNLCK)
