@@ -198,28 +198,15 @@ class Staging:
 
     def link_claimed(self, relpath: str, unchanged: Callable[[os.stat_result], bool]) -> bool:
         """``reuse`` for a claimed path, from a forked worker (the parent counts it)."""
-        if relpath in self.written:  # claimed in normal form: checked when it was claimed
-            live, target = f"{self._output}/{relpath}", f"{self._path}/{relpath}"
-            try:
-                live_stat = os.lstat(live)
-            except OSError:
-                return False
-            if not stat_module.S_ISREG(live_stat.st_mode) or not unchanged(live_stat):
-                return False
-        else:
-            found = self._unchanged_live(relpath, unchanged)
-            if found is None:
-                return False
-            live, live_stat = found
-            target = self._claimed(relpath)
+        found = self._linkable(relpath, unchanged)
+        if found is None:
+            return False
+        live, target, live_stat = found
         if self.recycled:
-            try:
-                mine = os.lstat(target)
-            except (FileNotFoundError, NotADirectoryError):
-                pass
-            else:
-                if (mine.st_ino, mine.st_dev) == (live_stat.st_ino, live_stat.st_dev):
-                    return True  # the spare already holds this very file
+            held = _held(target)
+            if held == (live_stat.st_ino, live_stat.st_dev):
+                return True  # the spare already holds this very file
+            if held is not None:
                 _remove(Path(target))
         try:
             try:
@@ -230,6 +217,24 @@ class Staging:
         except OSError:  # another filesystem, or links not allowed: write it after all
             return False
         return True
+
+    def _linkable(self, relpath: str, unchanged: Callable[[os.stat_result], bool],
+                  ) -> tuple[str, str, os.stat_result] | None:
+        """(live path, staging path, live stat) of a claimed ``relpath`` whose live file is
+        a regular file and ``unchanged(its stat)``, else None."""
+        if relpath in self.written:  # claimed in normal form: checked when it was claimed
+            live, target = f"{self._output}/{relpath}", f"{self._path}/{relpath}"
+            try:
+                live_stat = os.lstat(live)
+            except OSError:
+                return None
+            if not stat_module.S_ISREG(live_stat.st_mode) or not unchanged(live_stat):
+                return None
+            return live, target, live_stat
+        found = self._unchanged_live(relpath, unchanged)
+        if found is None:
+            return None
+        return found[0], self._claimed(relpath), found[1]
 
     def drop_replaced(self, items: Sequence[tuple[str, Callable[[os.stat_result], bool]]],
                       ) -> None:
@@ -244,18 +249,12 @@ class Staging:
 
         def replaced(relpath: str, unchanged: Callable[[os.stat_result], bool]) -> str | None:
             """The staging path ``link_claimed`` would unlink for this item, if any."""
-            if relpath not in self.written:  # claimed in normal form, as link_claimed
+            found = self._linkable(relpath, unchanged) if relpath in self.written else None
+            if found is None:
                 return None
-            target = f"{self._path}/{relpath}"
-            try:
-                live = os.lstat(f"{self._output}/{relpath}")
-                mine = os.lstat(target)
-            except OSError:
-                return None
-            if (mine.st_ino, mine.st_dev) != (live.st_ino, live.st_dev) and \
-                    stat_module.S_ISREG(live.st_mode) and unchanged(live):
-                return target
-            return None
+            _, target, live_stat = found
+            held = _held(target)
+            return target if held not in (None, (live_stat.st_ino, live_stat.st_dev)) else None
 
         # In most builds the older site already holds the live files (nothing to drop): a
         # sample tells, before every file is looked at twice
@@ -271,8 +270,7 @@ class Staging:
 
         step = _DROP_CHUNK
         with ThreadPoolExecutor(_DROP_THREADS) as pool:
-            for _ in pool.map(drop, [items[i:i + step] for i in range(0, len(items), step)]):
-                pass
+            list(pool.map(drop, [items[i:i + step] for i in range(0, len(items), step)]))
 
     def reuse(self, relpath: str, origin: str, unchanged: Callable[[os.stat_result], bool],
               ) -> bool:
@@ -416,6 +414,15 @@ def _take_spare(spare: Path, path: Path) -> bool:
         return True
     _remove(path)
     return False
+
+
+def _held(path: str) -> tuple[int, int] | None:
+    """(inode, device) of what is at ``path`` (not following a link), or None if nothing."""
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return st.st_ino, st.st_dev
 
 
 def _remove(path: Path) -> None:
