@@ -67,6 +67,7 @@ __all__ = [
     "iter_terms",
     "positions",
     "positions_value",
+    "postings",
     "reference_analyzer",
     "slug_analyzer",
     "stem",
@@ -267,9 +268,59 @@ def positions(text: str, words: set[str] | None = None) -> dict[str, list[int]]:
     return found
 
 
+def postings(text: str, words: set[str]) -> dict[str, int | list[int]]:
+    """``positions(text)`` in the bulk segment writer's form: a term found once maps to its
+    one position (an int; most terms of a report), a term found more often to the list of
+    its positions. Each kept token's unstemmed word is added to ``words``, looked up once
+    per distinct token rather than once per occurrence."""
+    raws = _token_re(text).findall(text)
+    found: dict[str, int | list[int]] = {}
+    get, stopped = _TOKENS.get, _STOPPED
+    tokens = iter(raws)
+    kept = -1
+    for raw in tokens:  # up to the first kept token, whose position the others count on from
+        kept += 1
+        hit = get(raw) or _token(raw)
+        if hit is not stopped:
+            found[hit[1]] = kept
+            break
+    else:
+        return found
+    held_get = found.get
+    for raw in tokens:
+        hit = get(raw) or _token(raw)
+        if hit is stopped:
+            continue
+        term = hit[1]
+        kept += 1
+        held = held_get(term)
+        if held is None:
+            found[term] = kept
+        elif held.__class__ is int:
+            found[term] = [held, kept]  # type: ignore[list-item]
+        else:
+            held.append(kept)  # type: ignore[union-attr]
+    for raw in set(raws):
+        hit = get(raw) or _token(raw)
+        if hit is not stopped:
+            words.add(hit[0])
+    return found
+
+
 def words(text: str) -> list[str]:
     """``analyze`` without the stemming: the folded words, for spelling suggestions."""
     return [w for w in map(_word, _token_re(text).findall(text)) if w is not None]
+
+
+def _single_value(pos: int) -> bytes:
+    value: bytes = pack_uint(1) + pickle.dumps([pos], 2)
+    return value
+
+
+# Whoosh's value of a term found once at position i, for the first positions: one shared
+# bytes object each (a posting block's pickle then refers back to it where it repeats, as
+# pickle does for any object it has written before: the same object gives the same bytes).
+SINGLE_VALUES: tuple[bytes, ...] = tuple(_single_value(i) for i in range(1 << 12))
 
 
 def positions_value(poses: list[int]) -> bytes:
