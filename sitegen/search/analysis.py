@@ -296,10 +296,10 @@ def postings(text: str, words: set[str]) -> dict[str, int | list[int]]:
         held = held_get(term)
         if held is None:
             found[term] = kept
-        elif held.__class__ is int:
-            found[term] = [held, kept]  # type: ignore[list-item]
+        elif isinstance(held, int):
+            found[term] = [held, kept]
         else:
-            held.append(kept)  # type: ignore[union-attr]
+            held.append(kept)
     for raw in set(raws):
         hit = get(raw) or _token(raw)
         if hit is not stopped:

@@ -24,14 +24,15 @@ from __future__ import annotations
 import zlib
 from array import array
 from collections.abc import Iterable, Sequence
+from itertools import chain
+from operator import sub
 from pickle import dumps
 from typing import Any
 
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3PostingsWriter, W3TermInfo
 from whoosh.formats import Positions
-from whoosh.system import _INT_SIZE, pack_ushort
+from whoosh.system import _INT_SIZE, pack_int, pack_ushort
 from whoosh.util.numeric import length_to_byte
-from whoosh.util.numlists import delta_encode
 from whoosh.writing import SegmentWriter
 
 from sitegen.search.analysis import SINGLE_VALUES, TextAnalyzer, positions_value, postings
@@ -112,26 +113,26 @@ def _write_term(fieldwriter: Any, start: int, btext: bytes, docs: Sequence[int],
     block, and Whoosh's per-posting and per-block calls were a third of the indexing time.
     Returns the offset after it, where the next term starts."""
     postings = fieldwriter._postwriter
-    postfile = postings._postfile
     limit = postings._blocklimit
     comp = postings._compression
     fixed = fieldwriter._format.fixed_value_size()
     info = W3TermInfo()
-    postfile.write(WHOOSH3_HEADER_MAGIC)  # written before a term's first block
+    out = [WHOOSH3_HEADER_MAGIC]  # written before a term's first block; then the blocks
     written = len(WHOOSH3_HEADER_MAGIC)
     n = len(docs)
     for at in range(0, n, limit):
         end = min(at + limit, n)
-        ids = docs[at:end]
-        exact = weights[at:end]
+        ids = docs[at:end] if n > limit else docs
+        exact = weights[at:end] if n > limit else weights
         ws = array("f", exact)  # the block's weights as Whoosh keeps them
-        present = [x for x in lengths[at:end] if x]
+        present = [x for x in (lengths[at:end] if n > limit else lengths) if x]
         minlength = min(present) if present else None
         maxlength = max(present) if present else 0
         maxweight = max(0, max(exact))  # compared at full precision, from 0
+        count = len(ids)
         # W3TermInfo.add_block
         info._weight += sum(ws)
-        info._df += len(ids)
+        info._df += count
         if info._minlength is None:
             info._minlength = minlength
         else:
@@ -142,30 +143,30 @@ def _write_term(fieldwriter: Any, start: int, btext: bytes, docs: Sequence[int],
             info._minid = ids[0]
         info._maxid = ids[-1]
         # W3PostingsWriter._write_block and its _mini_* methods
-        if all(w == 1.0 for w in ws):
+        if ws.count(1.0) == count:
             mini_weights: Any = None
-        elif all(w == ws[0] for w in ws):
+        elif ws.count(ws[0]) == count:
             mini_weights = ws[0]
         else:
             mini_weights = tuple(ws)
-        kept = [v for v in values[at:end] if v]
+        kept = [v for v in (values[at:end] if n > limit else values) if v]
         if fixed is None or fixed < 0:
             mini_values: Any = tuple(kept)
         elif fixed == 0:
             mini_values = None
         else:
             mini_values = b"".join(kept)
-        data = dumps((tuple(delta_encode(ids)), mini_weights, mini_values), BLOCK_PROTOCOL)
+        deltas = tuple(map(sub, ids, chain((0,), ids)))  # whoosh.util.numlists.delta_encode
+        data = dumps((deltas, mini_weights, mini_values), BLOCK_PROTOCOL)
         level = _block_compression(comp, len(data))
         if level:
             data = zlib.compress(data, level)
-        head = dumps((len(ids), ids[-1], maxweight, level, length_to_byte(minlength),
+        head = dumps((count, ids[-1], maxweight, level, length_to_byte(minlength),
                       length_to_byte(maxlength)), 2)
         size = len(head) + len(data)
-        postfile.write_int(-size if end == n else size)
-        postfile.write(head)
-        postfile.write(data)
+        out += (pack_int(-size if end == n else size), head, data)
         written += _INT_SIZE + size
+    fieldwriter._postwriter._postfile.write(b"".join(out))
     info.set_extent(start, written)
     # W3FieldWriter.finish_term
     fieldwriter._tindex.add(pack_ushort(fieldwriter._fieldid) + btext, info.to_bytes())
@@ -252,16 +253,16 @@ class BulkSegmentWriter(SegmentWriter):  # type: ignore[misc]
             if held is None:
                 held = terms[term] = _Term()
             held.docs.append(docnum)
-            if poses.__class__ is int:  # found once
+            if isinstance(poses, int):  # found once
                 length += 1
                 held.weights.append(once)
-                held.values.append(singles[poses] if poses < first_unshared  # type: ignore[operator,index]
-                                   else positions_value([poses]))  # type: ignore[list-item]
+                held.values.append(singles[poses] if poses < first_unshared
+                                   else positions_value([poses]))
             else:
-                n = len(poses)  # type: ignore[arg-type]
+                n = len(poses)
                 length += n
                 held.weights.append(float(n) * field_boost * boost)
-                held.values.append(positions_value(poses))  # type: ignore[arg-type]
+                held.values.append(positions_value(poses))
         return length
 
     @staticmethod
