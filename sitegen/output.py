@@ -152,9 +152,9 @@ class Staging:
         """Write one file; returns its ``stat`` (which the build cache records)."""
         rel = self._claim(file.relpath, file.origin)
         target = self._parent(rel) / rel.name
-        _write_new(target, file.data, self.recycled)
+        stat = _write_new(target, file.data, self.recycled)
         self.bytes_written += len(file.data)
-        return target.stat()
+        return stat
 
     def claim(self, relpath: str, origin: str) -> None:
         """Reserve ``relpath`` for ``write_claimed`` or ``link_claimed``."""
@@ -176,11 +176,10 @@ class Staging:
         workers may call it (the parent counts the bytes from the returned stat)."""
         target = Path(self._claimed(file.relpath))
         try:
-            _write_new(target, file.data, self.recycled)
+            return _write_new(target, file.data, self.recycled)
         except (FileNotFoundError, NotADirectoryError):
             _make_folder(self.path, target.parent)
-            _write_new(target, file.data, self.recycled)
-        return target.stat()
+            return _write_new(target, file.data, self.recycled)
 
     def _unchanged_live(self, relpath: str, unchanged: Callable[[os.stat_result], bool],
                         ) -> tuple[str, os.stat_result] | None:
@@ -463,14 +462,46 @@ def ignore_lease_breaks() -> None:
             signal.signal(_SIGIO, signal.SIG_IGN)
 
 
-def _write_new(target: Path, data: bytes, recycled: bool = True) -> None:
+def _write_new(target: Path, data: bytes, recycled: bool = True) -> os.stat_result:
     """Write ``data`` at ``target`` so that no other path or reader sees the file change:
     rewritten in place if nothing shares it, else whatever is there is unlinked first and a
-    new file written. ``recycled``: ``target`` may hold a file of an older site."""
-    if recycled and _rewrite_unshared(str(target), data):
-        return
+    new file written; its stat after the write. ``recycled``: ``target`` may hold a file of
+    an older site (else the file is created where nothing is expected, and only what is
+    found there after all is removed first). A missing folder raises FileNotFoundError."""
+    if recycled:
+        if _rewrite_unshared(str(target), data):
+            return target.stat()
+    else:
+        created = _create(str(target), data)
+        if created is not None:
+            return created
     _remove(target)
     target.write_bytes(data)
+    return target.stat()
+
+
+def _create(target: str, data: bytes) -> os.stat_result | None:
+    """Create the file ``target`` with ``data`` (``O_EXCL``: never through a link or over
+    another file) and give its stat; None if something is there already. In a fresh staging
+    folder (a cold build's 17,000 files at 10,000 reports) this is one open, the writes, one
+    fstat and one close, where an unlink that finds nothing, a buffered write and a stat by
+    path cost two more system calls and two Python path objects a file."""
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    except FileExistsError:
+        return None
+    try:
+        _write_fd(fd, data)
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_fd(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (``os.write`` may write part of it)."""
+    view, done = memoryview(data), 0
+    while done < len(data):
+        done += os.write(fd, view[done:])
 
 
 _NO_LEASES: set[int] = set()  # devices whose filesystem refused a lease as unsupported

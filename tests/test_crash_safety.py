@@ -187,26 +187,29 @@ def built(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return root, snapshot(out)
 
 
-def fail_after(count: int, exc: OSError) -> Callable[..., Any]:
-    """A stand-in for Path.write_bytes that works ``count`` times, then raises ``exc``."""
-    real = Path.write_bytes
+def fail_after(count: int, exc: OSError, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the staging folder's file writes (``Path.write_bytes`` and the descriptor writes
+    of ``sitegen.output._write_fd``) work ``count`` times, then raise ``exc``."""
+    real_bytes, real_fd = Path.write_bytes, output._write_fd
     calls = [0]
 
-    def write_bytes(self: Path, data: Any) -> int:
-        calls[0] += 1
-        if calls[0] > count:
-            raise exc
-        return real(self, data)
+    def failing(real: Callable[..., Any]) -> Callable[..., Any]:
+        def write(*args: Any) -> Any:
+            calls[0] += 1
+            if calls[0] > count:
+                raise exc
+            return real(*args)
+        return write
 
-    return write_bytes
+    monkeypatch.setattr(Path, "write_bytes", failing(real_bytes))
+    monkeypatch.setattr(output, "_write_fd", failing(real_fd))
 
 
 def test_disk_full_keeps_the_old_site(built: tuple[Path, dict[str, str]], run_cli: Run,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     root, before = built
     (root / "content/2021/erbil.md").unlink()
-    monkeypatch.setattr(Path, "write_bytes", fail_after(
-        40, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))))
+    fail_after(40, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), monkeypatch)
     code, _, stderr = run_cli(root, "build", "--jobs", "1")
     assert code == 1
     assert stderr.splitlines() == [

@@ -209,3 +209,33 @@ def test_the_build_after_a_theme_change_links_every_page_the_same_over_threads(
         assert page.stat().st_nlink == 2  # linked: the same file as the spare's
         assert (spare / rel).stat().st_ino == page.stat().st_ino != old_inodes[rel]
     assert snapshot(live) == cold(root, tmp_path)
+
+
+def test_a_fresh_staging_file_is_created_and_its_stat_given(tmp_path: Path) -> None:
+    """In a fresh staging folder (``recycled=False``) a file is created where nothing is
+    expected and the stat returned is the file's; whatever is found there after all (a
+    file, a link, a FIFO) is replaced, never written through, and a missing folder is the
+    caller's to make."""
+    page = tmp_path / "page.html"
+    stat = output._write_new(page, b"<p>page</p>", recycled=False)
+    assert page.read_bytes() == b"<p>page</p>"
+    assert (stat.st_ino, stat.st_size, stat.st_mtime_ns) == (
+        page.stat().st_ino, 11, page.stat().st_mtime_ns)
+    old_inode = stat.st_ino
+    stat = output._write_new(page, b"<p>again</p>", recycled=False)
+    assert page.read_bytes() == b"<p>again</p>" and stat.st_size == 12
+    assert stat.st_ino == page.stat().st_ino
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"outside")
+    link = tmp_path / "feed.xml"
+    link.symlink_to(outside)
+    output._write_new(link, b"<feed/>", recycled=False)
+    assert not link.is_symlink() and link.read_bytes() == b"<feed/>"
+    assert outside.read_bytes() == b"outside"
+    fifo = tmp_path / "fifo.html"
+    os.mkfifo(fifo)
+    output._write_new(fifo, b"<p>page</p>", recycled=False)
+    assert fifo.is_file() and fifo.read_bytes() == b"<p>page</p>"
+    with pytest.raises(FileNotFoundError):
+        output._write_new(tmp_path / "missing" / "index.html", b"x", recycled=False)
+    assert old_inode  # the first file had an inode of its own
