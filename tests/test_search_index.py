@@ -476,3 +476,51 @@ def test_small_posting_blocks_are_left_uncompressed(tmp_path: Path,
     mixed_size = next((tmp_path / "mixed").glob("*.pst")).stat().st_size
     all_size = next((tmp_path / "all").glob("*.pst")).stat().st_size
     assert mixed_size < all_size
+
+
+@given(st.sets(st.integers(0, 1 << 20) | st.integers(0, 300), min_size=1, max_size=1500))
+@settings(max_examples=300, deadline=None)
+@example({0}).via("the first position")
+@example({255, 256}).via("a byte, then two")
+@example(set(range(0, 1 << 17, 1 << 16))).via("two bytes, then four")
+@example(set(range(1030))).via("a count past the precomputed heads")
+def test_packed_positions_round_trip(poses: set[int]) -> None:
+    """``PackedPositions`` gives back the positions it packed, and the frequency and weight
+    Whoosh reads from the count; a term found once shares its value from SINGLE_VALUES."""
+    from sitegen.search.analysis import SINGLE_VALUES, PackedPositions, positions_value
+
+    ordered = sorted(poses)
+    fmt = PackedPositions(field_boost=3.0)
+    value = fmt.encode(ordered)
+    assert value == positions_value(ordered)
+    assert fmt.decode_positions(value) == ordered
+    assert fmt.decode_frequency(value) == len(ordered)
+    assert fmt.decode_weight(value) == 3.0 * len(ordered)
+    if len(ordered) == 1 and ordered[0] < len(SINGLE_VALUES):
+        assert SINGLE_VALUES[ordered[0]] == value
+
+
+def test_whooshs_own_phrase_search_reads_packed_positions(tmp_path: Path) -> None:
+    """Whoosh's searcher (not only sitegen's engine) matches phrases through the format's
+    positions, across a stop word, and only where the words are next to each other."""
+    from whoosh import query as wq
+
+    reports = [
+        make_report("reports/a/", "A", "2021-01-01",
+                    body="The convoy of trucks was hit by a rocket near the base."),
+        make_report("reports/b/", "B", "2021-01-02",
+                    body="A rocket hit the base; the convoy had left."),
+        make_report("reports/c/", "C", "2021-01-03", body=" ".join(["filler"] * 300)
+                    + " convoy trucks"),
+        # "rocket" at 2 and 5, "hit" at 4: no phrase (a decoder that took the deltas 2, 3
+        # for positions would find "rocket hit" at 3, 4)
+        make_report("reports/d/", "D", "2021-01-04", body="one two rocket four hit rocket"),
+    ]
+    build_index(reports, TERMS, tmp_path / "ix", {r.url: r.url for r in reports})
+    ix = whoosh_index.open_dir(str(tmp_path / "ix"), indexname=INDEX_NAME)
+    with ix.searcher() as searcher:
+        def urls(q: Any) -> set[str]:  # terms as analysed: "convoy" is "convoi"
+            return {hit["url"] for hit in searcher.search(q, limit=None)}
+        assert urls(wq.Phrase("body", ["convoi", "truck"])) == {"reports/a/", "reports/c/"}
+        assert urls(wq.Phrase("body", ["rocket", "hit"])) == {"reports/b/"}
+        assert urls(wq.Phrase("body", ["hit", "rocket"])) == {"reports/a/", "reports/d/"}

@@ -27,11 +27,13 @@ or slugs separated by ``SLUG_SEPARATOR``, each turned into one token with
 
 from __future__ import annotations
 
-import pickle
 import re
+import sys
 import unicodedata
-from collections.abc import Iterator, Mapping
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
+from itertools import accumulate, chain
 from operator import sub
 from typing import Any
 
@@ -46,9 +48,10 @@ from whoosh.analysis import (
     Token,
     Tokenizer,
 )
+from whoosh.formats import Positions
 from whoosh.lang.porter import stem as _porter_stem
 from whoosh.support.charset import accent_map as _whoosh_accent_map
-from whoosh.system import pack_uint
+from whoosh.system import _INT_SIZE, pack_uint
 
 from sitegen.slugs import slugify_name
 
@@ -59,10 +62,12 @@ __all__ = [
     "STOP_WORDS",
     "TOKEN_PATTERN",
     "FoldFilter",
+    "PackedPositions",
     "SlugListTokenizer",
     "TextAnalyzer",
     "TextTokenizer",
     "analyze",
+    "decode_positions",
     "fold",
     "iter_terms",
     "positions",
@@ -312,35 +317,59 @@ def words(text: str) -> list[str]:
     return [w for w in map(_word, _token_re(text).findall(text)) if w is not None]
 
 
-def _single_value(pos: int) -> bytes:
-    value: bytes = pack_uint(1) + pickle.dumps([pos], 2)
-    return value
-
-
-# Whoosh's value of a term found once at position i, for the first positions: one shared
-# bytes object each (a posting block's pickle then refers back to it where it repeats, as
-# pickle does for any object it has written before: the same object gives the same bytes).
-SINGLE_VALUES: tuple[bytes, ...] = tuple(_single_value(i) for i in range(1 << 12))
+_PACK_CODES = {code: code.encode() for code in "BHI"}
+assert array("H").itemsize == 2 and array("I").itemsize == 4
+_BIG_ENDIAN = sys.byteorder == "big"
+_HEADS_HELD = 1 << 10
+_BYTE_HEADS = tuple(pack_uint(n) + b"B" for n in range(_HEADS_HELD))
 
 
 def positions_value(poses: list[int]) -> bytes:
-    """Whoosh's ``Positions.encode(poses)``: the count, then the pickled deltas. The
-    pickles are memoised by their deltas, but each value is a new object (count + pickle):
-    a Whoosh block pickles its values together, and pickle writes an object it has seen
-    before as a back-reference, which would change the block's bytes."""
+    """``PackedPositions``' value of a term found at the ascending positions ``poses``: the
+    count (as Whoosh's ``Positions``), then the type code of the deltas' array, then the
+    deltas, one byte each while the last position is under 256, else two or four bytes
+    (little-endian). Whoosh's own format pickles the deltas: 2.1 us a value, against well
+    under a microsecond."""
     n = len(poses)
-    key: int | tuple[int, ...] = poses[0] if n == 1 else (poses[0], *map(sub, poses[1:], poses))
-    held = _DELTAS.get(key)
-    if held is None:
-        held = pickle.dumps(poses if n == 1 else list(key), 2)  # type: ignore[arg-type]
-        if len(_DELTAS) < _DELTAS_HELD:
-            _DELTAS[key] = held
-    value: bytes = pack_uint(n) + held
+    last = poses[-1]
+    deltas = map(sub, poses, chain((0,), poses))
+    if last < 256:
+        head: bytes = _BYTE_HEADS[n] if n < _HEADS_HELD else pack_uint(n) + b"B"
+        return head + bytes(deltas)
+    code = "H" if last < 1 << 16 else "I"
+    packed = array(code, deltas)
+    if _BIG_ENDIAN:
+        packed.byteswap()
+    value: bytes = pack_uint(n) + _PACK_CODES[code] + packed.tobytes()
     return value
 
 
-_DELTAS: dict[int | tuple[int, ...], bytes] = {}  # deltas -> their pickle
-_DELTAS_HELD = 1 << 16
+def decode_positions(value: bytes) -> list[int]:
+    """The positions ``positions_value`` packed into ``value``."""
+    deltas = array(chr(value[_INT_SIZE]), value[_INT_SIZE + 1:])
+    if _BIG_ENDIAN and deltas.itemsize > 1:
+        deltas.byteswap()
+    return list(accumulate(deltas))
+
+
+# The value of a term found once at position i, for the first positions: one shared bytes
+# object each (a posting block's pickle then refers back to it where it repeats, as pickle
+# does for any object it has written before: the same object gives the same bytes).
+SINGLE_VALUES: tuple[bytes, ...] = tuple(positions_value([i]) for i in range(1 << 12))
+
+
+class PackedPositions(Positions):  # type: ignore[misc]
+    """Whoosh's ``Positions`` format (the count first, so frequency and weight read as
+    Whoosh reads them) with the positions packed by ``positions_value`` instead of pickled:
+    a tenth of the time to write, and a phrase query unpacks them without ``pickle.loads``
+    on every posting. Whoosh's readers and phrase matchers get positions through the
+    format's ``decode_positions``, which reads this packing."""
+
+    def encode(self, poslist: Iterable[int]) -> bytes:
+        return positions_value(sorted(poslist))
+
+    def decode_positions(self, valuestring: bytes) -> list[int]:
+        return decode_positions(valuestring)
 
 
 class TextTokenizer(RegexTokenizer):  # type: ignore[misc]

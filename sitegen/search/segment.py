@@ -30,21 +30,25 @@ from pickle import dumps
 from typing import Any
 
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3PostingsWriter, W3TermInfo
-from whoosh.formats import Positions
 from whoosh.system import _INT_SIZE, pack_int, pack_ushort
 from whoosh.util.numeric import length_to_byte
 from whoosh.writing import SegmentWriter
 
-from sitegen.search.analysis import SINGLE_VALUES, TextAnalyzer, positions_value, postings
+from sitegen.search.analysis import (
+    SINGLE_VALUES,
+    PackedPositions,
+    TextAnalyzer,
+    positions_value,
+    postings,
+)
 
 __all__ = ["BLOCK_PROTOCOL", "COMPRESS_MIN", "BulkSegmentWriter", "PostingsWriter"]
 
-# Posting blocks whose pickle is shorter stay uncompressed. Measured on the postings of 2,000
-# generated reports (56,000 blocks, half of them under 75 bytes): zlib made the blocks under
-# about 80 bytes larger, not smaller, and each call costs the same 15-50 us whatever the size;
-# from 50 to 100 bytes the total is smallest (10.49 MB against 10.69 MB compressing all), with
-# about a sixth less time in zlib.
-COMPRESS_MIN = 100
+# Posting blocks whose pickle is shorter stay uncompressed: zlib makes a short block larger,
+# not smaller, and each call costs 15-50 us whatever the size. Measured on the postings files
+# of 2,000 generated reports (protocol 5, ``PackedPositions``): compressing every block 5.93
+# MB, from 60 bytes up 5.92 MB (the smallest), from 100 5.98 MB, from 250 6.17 MB, none 12.9 MB.
+COMPRESS_MIN = 60
 
 # The pickle protocol of a block's data (its header stays at Whoosh's 2). Whoosh pickles with
 # protocol 2, which writes each bytes value (a posting's encoded positions) as a call to
@@ -192,7 +196,7 @@ class BulkSegmentWriter(SegmentWriter):  # type: ignore[misc]
                 raise ValueError(f"field {fieldname!r}: vectors and spelling fields are not "
                                  "supported by BulkSegmentWriter")
             fast = self._fast[fieldname] = (isinstance(field.analyzer, TextAnalyzer)
-                                            and type(field.format) is Positions)
+                                            and type(field.format) is PackedPositions)
         return fast
 
     def add_document(self, **fields: Any) -> None:
