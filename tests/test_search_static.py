@@ -765,3 +765,29 @@ def test_updated_posting_texts_equal_fresh_ones(weights: list[dict[str, int]],
         changes.append((doc, weights[doc], new[doc]))
     update_posting_texts(texts, changes)
     assert texts == posting_texts(new)
+
+
+def test_report_weights_follow_the_saturation_formula_at_every_count() -> None:
+    """A term's weight is the sum over fields of ``fw * tf * (K1 + 1) / (tf + K1)``, scaled
+    and rounded, both for counts read from the precomputed table and past its end; and
+    the postings JSON is exactly json.dumps's compact form."""
+    from factories import make_report
+
+    body = " ".join(["convoy"] * 70 + ["rocket"] * 5 + ["drone"] * 63 + ["strike"] * 64)
+    report = make_report("reports/x/", "Rocket strike", "2021-01-01", body=body)
+    found = static.report_weights(report, {}, analyze_py)
+
+    def expected(counts: dict[str, int]) -> int:
+        total = 0.0
+        for field, tf in counts.items():
+            fw = static.FIELD_WEIGHTS[field]
+            total += fw * tf * (static.K1 + 1) / (tf + static.K1)
+        return max(1, round(static.WEIGHT_SCALE * total))
+
+    assert found == {"rocket": expected({"title": 1, "body": 5}),
+                     "strike": expected({"title": 1, "body": 64}),
+                     "convoi": expected({"body": 70}), "drone": expected({"body": 63})}
+    ids, weights = [3, 17, 250], [12, 1, 40]
+    assert static._postings_json(ids, weights) == json.dumps(
+        [list(p) for p in zip(ids, weights, strict=True)], separators=(",", ":"))
+    assert static._postings_json([], []) == "[]"

@@ -179,7 +179,9 @@ def posting_texts(weights: Iterable[Mapping[str, int]]) -> dict[str, str]:
 
 
 def _postings_json(ids: Sequence[int], weights: Sequence[int]) -> str:
-    return "[" + ",".join(f"[{d},{w}]" for d, w in zip(ids, weights, strict=True)) + "]"
+    if len(ids) != len(weights):
+        raise ValueError("as many weights as ids are needed")
+    return "[" + ",".join(map("[{},{}]".format, ids, weights)) + "]"
 
 
 def update_posting_texts(texts: dict[str, str],
@@ -244,11 +246,21 @@ def report_weights(
         counts["names"].update(found)
 
     total: dict[str, float] = {}
+    get = total.get
     for field, counter in counts.items():
-        fw = FIELD_WEIGHTS[field]
+        fw, saturated = FIELD_WEIGHTS[field], _SATURATED[field]
         for term, tf in counter.items():
-            total[term] = total.get(term, 0.0) + fw * tf * (K1 + 1) / (tf + K1)
+            total[term] = get(term, 0.0) + (saturated[tf] if tf < _SATURATED_HELD
+                                            else fw * tf * (K1 + 1) / (tf + K1))
     return {term: max(1, round(WEIGHT_SCALE * w)) for term, w in total.items()}
+
+
+# Each field's saturated weight of a term found tf times (``fw * tf * (K1 + 1) / (tf + K1)``,
+# the same expression, so the same floats) for the usual counts: read, not worked out, for
+# each of the 350 or so terms of a report.
+_SATURATED_HELD = 64
+_SATURATED = {field: tuple(fw * tf * (K1 + 1) / (tf + K1) for tf in range(_SATURATED_HELD))
+              for field, fw in FIELD_WEIGHTS.items()}
 
 
 def _name_terms(
