@@ -6,17 +6,21 @@ to temporary run files, read back and merged with ``heapq``), then through the c
 ``add_posting`` one at a time: at 10,000 reports about three million postings, most of the
 indexing time. Here each field's postings wait in arrays keyed by term (document numbers
 arrive in order, so no sort is needed but the terms'), the free-text fields analysed by
-``TextAnalyzer`` are analysed in one pass without Whoosh's token objects (``positions``), and
-a posting list is written whole, block by block, as the codec would (``_write_term``).
+``TextAnalyzer`` are analysed in one pass without Whoosh's token objects (``postings``), and
+a posting list is written whole, block by block, as the codec would (``_write_term``), its
+term-table row at an offset counted rather than asked of the file (``_add_term``).
 
 Both writers leave a block uncompressed when its pickle is under ``COMPRESS_MIN`` bytes
 (``PostingsWriter``): Whoosh's own writer means to skip small blocks (its comment says so)
 but overwrites the decision a line later. Each block's header records whether it is
-compressed, so every Whoosh reader reads either kind.
+compressed, so every Whoosh reader reads either kind. Both pickle a block's data with
+protocol 5 (``BLOCK_PROTOCOL``), which Whoosh's reader loads as it loads its own protocol 2.
 
-The files are byte for byte those of Whoosh's own writer for the same documents (a test
-compares them); everything but the postings (stored fields, lengths, columns, the TOC) is
-Whoosh's code.
+The index reads back, through Whoosh, exactly as Whoosh's own writer's for the same
+documents (a test compares every posting and every term's statistics); every file but the
+postings and the term table is byte for byte Whoosh's, whose code writes them (stored
+fields, lengths, columns, the TOC). The postings and term table differ only where a block
+refers back to a value it repeats (``SINGLE_VALUES``) and in the offsets that follow from it.
 """
 
 from __future__ import annotations
