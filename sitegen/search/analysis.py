@@ -252,31 +252,17 @@ def _tokens_re(tokens: tuple[str, ...], ascii: bool) -> re.Pattern[str]:
 def positions(text: str, words: set[str] | None = None) -> dict[str, list[int]]:
     """term -> its positions in ``text``, numbered as ``TextAnalyzer`` numbers them when
     indexing (stop words removed; the first kept token keeps its place and later ones count
-    on from it), without Whoosh's token objects. A test keeps the two in step. With
-    ``words``, each kept token's unstemmed word (as ``words`` gives it) is added to it."""
-    found: dict[str, list[int]] = {}
-    kept = -1
-    get, stopped = _TOKENS.get, _STOPPED
-    for pos, raw in enumerate(_token_re(text).findall(text)):
-        hit = get(raw) or _token(raw)
-        if hit is stopped:
-            continue
-        word, term = hit
-        if words is not None:
-            words.add(word)
-        kept = pos if kept < 0 else kept + 1
-        held = found.get(term)
-        if held is None:
-            found[term] = [kept]
-        else:
-            held.append(kept)
-    return found
+    on from it), without Whoosh's token objects: ``postings`` with every term's positions
+    as a list. A test keeps it in step with TextAnalyzer. With ``words``, each kept token's
+    unstemmed word is added to it."""
+    found = postings(text, set() if words is None else words)
+    return {term: [p] if isinstance(p, int) else p for term, p in found.items()}
 
 
 def postings(text: str, words: set[str]) -> dict[str, int | list[int]]:
-    """``positions(text)`` in the bulk segment writer's form: a term found once maps to its
-    one position (an int; most terms of a report), a term found more often to the list of
-    its positions. Each kept token's unstemmed word is added to ``words``, looked up once
+    """Each term of ``text`` and its positions (see ``positions``), in the bulk segment
+    writer's form: a term found once maps to its one position (an int; most terms of a
+    report), a term found more often to the list of its positions. Each kept token's unstemmed word is added to ``words``, looked up once
     per distinct token rather than once per occurrence."""
     raws = _token_re(text).findall(text)
     found: dict[str, int | list[int]] = {}
