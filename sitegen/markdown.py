@@ -21,7 +21,7 @@ import re
 import threading
 import time
 import xml.etree.ElementTree as etree
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -114,7 +114,7 @@ class _Typographer(Treeprocessor):  # type: ignore[misc]
         pieces: list[str] = []
         store = self.md.htmlStash.store
         for (regex, replace), needed in zip(self.patterns, self.needed, strict=True):
-            if any(char not in text for char in needed):
+            if not all(map(text.__contains__, needed)):
                 continue  # it cannot match: most texts have an apostrophe and no "--"
             pos = 0
             while (match := regex.search(text, pos)) is not None:
@@ -129,22 +129,35 @@ class _Typographer(Treeprocessor):  # type: ignore[misc]
 
 
 def required_literals(regex: re.Pattern[str]) -> tuple[str, ...]:
-    """Characters every match of ``regex`` contains: the literals of its top-level sequence
-    (not those inside groups, branches or lookarounds) and of top-level repeats of one
-    literal at least once. () when it cannot tell (then the pattern is always tried)."""
+    """Strings every match of ``regex`` contains: the runs of consecutive literals of its
+    top-level sequence (not those inside groups, branches or lookarounds, which end a run),
+    a top-level repeat of one literal at least ``n`` times counting as ``n`` of it (one
+    that may repeat more ends the run, and the next starts with its last ``n``). () when it
+    cannot tell (then the pattern is always tried)."""
     if regex.flags & re.IGNORECASE:
         return ()
     try:
         parser: Any = importlib.import_module("re._parser")  # CPython's own regex parser
         parsed = parser.parse(regex.pattern, regex.flags)
-        needed = []
+        needed: list[str] = []
+        run = ""
         for op, av in parsed:
             if op is parser.LITERAL:
-                needed.append(chr(av))
-            elif op in (parser.MAX_REPEAT, parser.MIN_REPEAT):
-                low, _high, item = av
+                run += chr(av)
+                continue
+            if op in (parser.MAX_REPEAT, parser.MIN_REPEAT):
+                low, high, item = av
                 if low >= 1 and len(item) == 1 and item[0][0] is parser.LITERAL:
-                    needed.append(chr(item[0][1]))
+                    run += chr(item[0][1]) * low
+                    if high != low:
+                        needed.append(run)
+                        run = chr(item[0][1]) * low
+                    continue
+            if run:
+                needed.append(run)
+            run = ""
+        if run:
+            needed.append(run)
     except Exception:  # noqa: BLE001 - another Python's parser: no prefilter, same output
         return ()
     return tuple(dict.fromkeys(needed))
@@ -281,15 +294,31 @@ class PrefilteredBlocksExtension(Extension):  # type: ignore[misc]
                 processor.run = _gated_run(processor.run, needed)
 
 
+def _holds_any(needed: tuple[str, ...]) -> Callable[[str], bool]:
+    """Whether a block holds any of ``needed``: asked of every block by each gated
+    processor, so without a generator for the usual one or two strings."""
+    if len(needed) == 1:
+        (only,) = needed
+        return lambda block: only in block
+    if len(needed) == 2:
+        first, second = needed
+        return lambda block: first in block or second in block
+    return lambda block: any(map(block.__contains__, needed))
+
+
 def _gated_test(test: Any, needed: tuple[str, ...]) -> Any:
+    holds = _holds_any(needed)
+
     def gated(parent: Any, block: str) -> bool:
-        return any(s in block for s in needed) and bool(test(parent, block))
+        return holds(block) and bool(test(parent, block))
     return gated
 
 
 def _gated_run(run: Any, needed: tuple[str, ...]) -> Any:
+    holds = _holds_any(needed)
+
     def gated(parent: Any, blocks: list[str]) -> Any:
-        if not any(s in blocks[0] for s in needed):
+        if not holds(blocks[0]):
             return False  # as the processor does when its regex finds nothing
         return run(parent, blocks)
     return gated

@@ -203,16 +203,31 @@ def test_block_prefilter_equals_the_stock_parser_on_generated_blocks(body: str) 
 
 
 @pytest.mark.parametrize(("pattern", "flags", "needed"), [
-    (r"(?<!-)--(?!-)", 0, ("-",)),
-    (r"(?<!\.)\.{3}(?!\.)", 0, (".",)),
+    (r"(?<!-)--(?!-)", 0, ("--",)),  # a run of literals is needed whole
+    (r"(?<!\.)\.{3}(?!\.)", 0, ("...",)),  # a repeat counts its least number
     (r"(\s|--)'(?=\w)", 0, ("'",)),  # the group's literals are optional; the lookahead's too
-    (r"\"'", 0, ('"', "'")),
+    (r"\"'", 0, ("\"'",)),
+    (r"ab(c|d)ef", 0, ("ab", "ef")),  # a group ends a run
+    (r"ax{2,5}b", 0, ("axx", "xxb")),  # the last two x come right before the b
+    (r"ax+b", 0, ("ax", "xb")),
+    (r"a\sb", 0, ("a", "b")),  # a class ends a run
     (r"a|b", 0, ()),  # a branch: neither is needed
     (r"x?y*z{0,2}", 0, ()),  # repeats that may match nothing
     (r"ab", re.IGNORECASE, ()),  # "A" matches too: no prefilter
 ])
 def test_required_literals(pattern: str, flags: int, needed: tuple[str, ...]) -> None:
     assert required_literals(re.compile(pattern, flags)) == needed
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "-", r"\.", "x{2,3}", "x+", "x*", "x?", "(a|b)",
+                                 r"\s", "[ab]", "a{2}"]), min_size=1, max_size=8)
+       .map("".join), st.data())
+def test_required_literals_are_in_every_match(pattern: str, data: st.DataObject) -> None:
+    """Whatever a pattern matches holds the strings said to be required of it."""
+    needed = required_literals(re.compile(pattern))
+    text = data.draw(st.from_regex(pattern, fullmatch=True))
+    assert all(part in text for part in needed), (pattern, needed, text)
 
 
 @settings(max_examples=300, deadline=None)
@@ -223,7 +238,7 @@ def test_every_smarty_match_holds_its_required_literals(text: str) -> None:
     smarty = _parser().treeprocessors["smarty"]
     for (regex, _), needed in zip(smarty.patterns, smarty.needed, strict=True):
         for match in regex.finditer(text):
-            assert all(char in match.group() for char in needed), (regex.pattern, text)
+            assert all(part in match.group() for part in needed), (regex.pattern, text)
 
 
 @settings(max_examples=400, deadline=None)
