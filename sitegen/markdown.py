@@ -22,7 +22,7 @@ import threading
 import time
 import xml.etree.ElementTree as etree
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import markdown as md
@@ -518,10 +518,18 @@ class _Watchdog:
     """One thread per process that raises ``_Timeout`` in threads past their deadline (see
     ``_time_limit``), and again every ``RETRY`` seconds until they leave the block. It sleeps
     until the earliest deadline it knows of and is woken only when a new deadline comes
-    before that, so a render that ends in time costs a lock and a dict entry, not a thread."""
+    before that, so a render that ends in time costs a lock and a dict entry, not a thread.
+
+    The rendering threads take only C-level locks, used in ``with`` statements: a ``_Timeout``
+    can land in any Python-level code, and one landing in ``threading.Condition.__enter__``
+    after its lock was taken left the lock held for good and the watchdog asleep on it,
+    so no later render in the process was ever cut short. ``BEFORE_WITH`` on a C lock has no
+    point where an asynchronous exception is delivered, so the release cannot be skipped."""
 
     def __init__(self) -> None:
-        self.cond = threading.Condition()
+        self.lock = threading.Lock()  # guards deadlines, fired and wake_at
+        self.wakeup = threading.Lock()  # held while nobody needs the watchdog awake earlier
+        self.wakeup.acquire()
         self.deadlines: dict[int, float] = {}  # thread ident -> time.monotonic() deadline
         self.fired: set[int] = set()  # threads whose exception may still be pending
         self.wake_at = float("inf")
@@ -529,8 +537,8 @@ class _Watchdog:
                          daemon=True).start()
 
     def _watch(self) -> None:
-        with self.cond:
-            while True:
+        while True:
+            with self.lock:
                 now = time.monotonic()
                 for ident, deadline in list(self.deadlines.items()):
                     if deadline <= now:
@@ -541,18 +549,20 @@ class _Watchdog:
                         self.fired.add(ident)
                         _set_async_exc(ident, _Timeout)
                 self.wake_at = min(self.deadlines.values(), default=float("inf"))
-                self.cond.wait(None if self.wake_at == float("inf") else self.wake_at - now)
+                wait = -1 if self.wake_at == float("inf") else self.wake_at - now
+            self.wakeup.acquire(timeout=wait)  # returns early when start releases it
 
     def start(self, ident: int, seconds: float) -> None:
         deadline = time.monotonic() + seconds
-        with self.cond:
+        with self.lock:
             self.deadlines[ident] = deadline
             if deadline < self.wake_at:
                 self.wake_at = deadline
-                self.cond.notify()
+                with suppress(RuntimeError):  # already released: the watchdog is waking
+                    self.wakeup.release()
 
     def stop(self, ident: int) -> None:
-        with self.cond:
+        with self.lock:
             self.deadlines.pop(ident, None)
             if ident in self.fired:
                 self.fired.discard(ident)
@@ -583,8 +593,8 @@ def _time_limit(seconds: float) -> Iterator[None]:
     in worker processes, unlike SIGALRM."""
     ident = threading.get_ident()
     dog = _watchdog()
-    dog.start(ident, seconds)
-    try:
+    try:  # start inside the try: a short limit can pass before start returns
+        dog.start(ident, seconds)
         yield
     finally:
         while True:  # a _Timeout raised again on the way out is withdrawn by stop

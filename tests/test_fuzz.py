@@ -528,3 +528,31 @@ def test_time_limit_survives_a_timeout_lost_in_a_finalizer() -> None:
             Finalized()  # dropped at once: its __del__ runs here
     assert time.monotonic() - started < 2
     assert len(lost) == 3
+
+
+def test_time_limit_keeps_working_when_timeouts_race_the_end_of_renders() -> None:
+    """The CI failure behind this test: a ``_Timeout`` landing inside the watchdog's lock
+    handling while a render ended left that lock held for good, and from then on no render in
+    the process was cut short. Race thousands of deadlines against the end of the block, then
+    check a long render is still stopped."""
+    from sitegen.markdown import _time_limit, _Timeout
+
+    cut = 0
+    started = time.monotonic()
+    i = 0
+    while time.monotonic() - started < 3:
+        i += 1
+        try:
+            with _time_limit(0.0005 + (i % 7) * 0.0001):
+                end = time.monotonic() + 0.0006
+                while time.monotonic() < end:
+                    pass
+        except _Timeout:
+            cut += 1
+    assert cut > 0  # the race did happen: some deadlines passed inside the block
+    started = time.monotonic()
+    with pytest.raises(_Timeout), _time_limit(0.05):
+        while time.monotonic() - started < 5:
+            pass
+    assert time.monotonic() - started < 1
+    sum(range(100_000))  # nothing is left pending after the block
