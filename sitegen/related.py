@@ -11,8 +11,10 @@ import heapq
 import itertools
 import math
 from bisect import bisect_left
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from sitegen.model import Report, Site, TermKind
 from sitegen.parallel import ordered_map
@@ -40,14 +42,13 @@ def related_reports(site: Site, k: int = 5, jobs: int = 1,
 
     A report relates to those sharing at least one actor or location. Score: the sum over
     shared terms of ``log(N / df)`` (N reports, df reports with the term); ties go to the
-    report closest in time, then the smaller URL. The result is exact, but candidates are
-    gathered cheaply: the report's terms are visited rarest first through inverted lists, and
-    gathering stops once the k-th best partial score beats anything the remaining terms could
-    add. Terms in more than 20% of reports never seed candidates (they only add to scores);
-    reports sharing nothing but such terms are found by searching each combination of them
-    outward in time from the report. Each report's list is a pure function of the inverted
-    lists, so with ``jobs`` above 1 the reports are shared out among forked workers (a few
-    seconds in one process at 10,000 reports); the result is the same.
+    report closest in time, then the smaller URL. The result is exact: every report sharing
+    one of the report's terms that are in at most 20% of reports is scored, a posting list
+    at a time in numpy arrays (each score summed rarest term first, as one report at a time
+    would); terms in more than 20% of reports only add to those scores, and reports sharing
+    nothing but such terms are found by searching each combination of them outward in time
+    from the report. Each report's list is a pure function of the posting lists, so with
+    ``jobs`` above 1 the reports are shared out among forked workers; the result is the same.
     """
     reports = site.reports
     n = len(reports)
@@ -61,13 +62,19 @@ def related_reports(site: Site, k: int = 5, jobs: int = 1,
     order = sorted(by_term, key=lambda t: (len(by_term[t]), t))
     ids = {t: i for i, t in enumerate(order)}
     postings = [by_term[t] for t in order]
-    ctx = _Related(urls=[r.url for r in reports], postings=postings,
+    first_common = next((i for i, p in enumerate(postings) if len(p) > COMMON_TERM_SHARE * n),
+                        len(postings))
+    common = np.zeros((len(postings) - first_common, n), dtype=bool)
+    for row, held in zip(common, postings[first_common:], strict=True):
+        row[held] = True
+    ctx = _Related(urls=[r.url for r in reports],
+                   arrays=[np.asarray(p, dtype=np.intp) for p in postings],
+                   postings=postings, common=common,
                    idf=[math.log(n / len(p)) for p in postings],
                    terms=[frozenset(ids[(ref.kind, ref.slug)] for ref in r.terms)
                           for r in reports],
                    stamps=[r.date.timestamp() for r in reports], k=k,
-                   first_common=next((i for i, p in enumerate(postings)
-                                      if len(p) > COMMON_TERM_SHARE * n), len(postings)))
+                   first_common=first_common, scratch=np.zeros(n))
     for a, found in enumerate(ordered_map(ctx.related, range(n), jobs, chunk=256)):
         result[reports[a].url] = tuple(reports[b] for b in found)
     return result
@@ -75,66 +82,67 @@ def related_reports(site: Site, k: int = 5, jobs: int = 1,
 
 @dataclass(frozen=True, slots=True)
 class _Related:
-    """What ``related_reports`` ranks with: plain lists by report position (no ``Report``
-    objects, so a forked worker that reads them copies few of its parent's pages)."""
+    """What ``related_reports`` ranks with: plain lists and arrays by report position (no
+    ``Report`` objects, so a forked worker that reads them copies few of its parent's
+    pages)."""
 
     urls: Sequence[str]
-    postings: Sequence[list[int]]  # term id -> report positions, ascending (newest first)
+    arrays: Sequence[np.ndarray]  # term id -> report positions, ascending (newest first)
+    postings: Sequence[list[int]]  # the same as lists, for the common terms' searches
+    common: np.ndarray  # (term id - first_common, position) -> whether the report has it
     idf: Sequence[float]
     terms: Sequence[frozenset[int]]
     stamps: Sequence[float]
     k: int
     first_common: int  # the first term id in more than COMMON_TERM_SHARE of the reports
+    scratch: np.ndarray  # zeros, one per report: scores are summed here, then reset
 
     def related(self, a: int) -> tuple[int, ...]:
         """The positions of report ``a``'s related reports, best first."""
-        k, idf, postings, terms = self.k, self.idf, self.postings, self.terms
-        first_common = self.first_common
-        mine = sorted(terms[a])  # rarest first; every sum adds in this order
+        k, idf, first_common = self.k, self.idf, self.first_common
+        mine = sorted(self.terms[a])  # rarest first; every sum adds in this order
         if not mine:
             return ()
         weights = [idf[t] for t in mine]
         suffix = [sum(weights[j:]) for j in range(len(weights) + 1)]  # what terms j.. can add
-        seed_common = sum(t >= first_common for t in mine) > _MAX_COMBO_TERMS
-        scores: dict[int, float] = {}
-        i = 0
-        while i < len(mine) and (seed_common or mine[i] < first_common):
-            if len(scores) >= k and round(heapq.nlargest(k, scores.values())[-1], 9) > round(
-                    suffix[i], 9):
-                break  # no report outside ``scores`` can reach the k-th best any more
-            weight = idf[mine[i]]
-            if not scores:
-                scores = dict.fromkeys(postings[mine[i]], 0.0 + weight)
+        if sum(t >= first_common for t in mine) > _MAX_COMBO_TERMS:
+            seeds = mine  # too many combinations of common terms: they seed candidates too
+        else:
+            seeds = [t for t in mine if t < first_common]
+        best: list[_Key] = []
+        if seeds:
+            scratch = self.scratch
+            for t in seeds:  # each term's reports are distinct: one addition per report
+                scratch[self.arrays[t]] += idf[t]
+            if len(seeds) > 1:
+                found = np.sort(np.concatenate([self.arrays[t] for t in seeds]))
+                found = found[np.concatenate(([True], found[1:] != found[:-1]))]
             else:
-                for b in postings[mine[i]]:
-                    scores[b] = scores.get(b, 0.0) + weight
-            scores.pop(a, None)
-            i += 1
-        for t in mine[i:]:  # the remaining terms only add to the reports already found
-            weight = idf[t]
-            if len(postings[t]) < len(scores):
-                for b in postings[t]:
-                    if b in scores:
-                        scores[b] += weight
-            else:
-                for b in scores:
-                    if t in terms[b]:
-                        scores[b] += weight
-        # Only reports scoring at least the k-th best need the full key (gap, url).
-        floor = heapq.nlargest(k, scores.values())[-1] - 1e-6 if len(scores) > k else -1.0
-        best = heapq.nsmallest(k, (self.key(a, b, score) for b, score in scores.items()
-                                   if score >= floor))
-        if i < len(mine) and mine[i] >= first_common and (
-                len(best) < k or -best[-1][0] <= round(suffix[i], 9)):
-            best = self.add_common_only(a, mine[i:], scores.keys(), best)
+                found = self.arrays[seeds[0]]
+            scores = scratch[found]
+            scratch[found] = 0.0
+            keep = found != a
+            found, scores = found[keep], scores[keep]
+            for t in mine[len(seeds):]:  # common terms add to the reports already found
+                scores = scores + idf[t] * self.common[t - first_common][found]
+            if len(found) > k:  # only reports scoring about the k-th best need the full key
+                floor = np.partition(scores, len(scores) - k)[len(scores) - k] - 1e-6
+                near = np.flatnonzero(scores >= floor)
+                found, scores = found[near], scores[near]
+            best = heapq.nsmallest(k, map(self.key, itertools.repeat(a), found.tolist(),
+                                          scores.tolist()))
+        i = len(seeds)
+        if i < len(mine) and (len(best) < k or -best[-1][0] <= round(suffix[i], 9)):
+            best = self.add_common_only(a, mine[i:], frozenset(seeds), best)
         return tuple(b for _, _, _, b in best)
 
     def key(self, a: int, b: int, score: float) -> _Key:
         return (-round(score, 9), abs(self.stamps[a] - self.stamps[b]), self.urls[b], b)
 
-    def add_common_only(self, a: int, shared: Sequence[int], seen: Collection[int],
+    def add_common_only(self, a: int, shared: Sequence[int], seeds: frozenset[int],
                         best: list[_Key]) -> list[_Key]:
-        """Merge in reports that share only ``shared`` (common) terms with ``a``.
+        """Merge in reports that share only ``shared`` (common) terms with ``a``: those
+        without any of its ``seeds``, the terms whose reports were all scored.
 
         Such a report's score depends only on which of those terms it has, so each combination
         is searched in score order, outward in time from ``a``, until the k-th best so far
@@ -155,7 +163,8 @@ class _Related:
             members = frozenset(combo)
 
             def accept(b: int, members: frozenset[int] = members) -> bool:
-                return b not in seen and self.terms[b] & wanted == members
+                held = self.terms[b]
+                return held.isdisjoint(seeds) and held & wanted == members
 
             postings = min((self.postings[t] for t in combo), key=len)
             pool += [(neg, gap, self.urls[b], b) for gap, b in self._nearest(
