@@ -34,6 +34,7 @@ def reading_minutes(word_count: int) -> int:
 _Key = tuple[float, float, str, int]  # (-score, seconds apart, url, position): smaller is
 # more related (urls are distinct, so the position never decides)
 _MAX_COMBO_TERMS = 10  # beyond this many common terms, common terms seed candidates too
+_TIES = 32  # above this many reports about the k-th best score, ``closest`` thins them out
 
 
 def related_reports(site: Site, k: int = 5, jobs: int = 1,
@@ -62,6 +63,7 @@ def related_reports(site: Site, k: int = 5, jobs: int = 1,
     order = sorted(by_term, key=lambda t: (len(by_term[t]), t))
     ids = {t: i for i, t in enumerate(order)}
     postings = [by_term[t] for t in order]
+    stamps = [r.date.timestamp() for r in reports]
     first_common = next((i for i, p in enumerate(postings) if len(p) > COMMON_TERM_SHARE * n),
                         len(postings))
     common = np.zeros((len(postings) - first_common, n), dtype=bool)
@@ -73,7 +75,7 @@ def related_reports(site: Site, k: int = 5, jobs: int = 1,
                    idf=[math.log(n / len(p)) for p in postings],
                    terms=[frozenset(ids[(ref.kind, ref.slug)] for ref in r.terms)
                           for r in reports],
-                   stamps=[r.date.timestamp() for r in reports], k=k,
+                   stamps=stamps, stamp_array=np.asarray(stamps, dtype=np.float64), k=k,
                    first_common=first_common, scratch=np.zeros(n))
     for a, found in enumerate(ordered_map(ctx.related, range(n), jobs, chunk=256)):
         result[reports[a].url] = tuple(reports[b] for b in found)
@@ -93,6 +95,7 @@ class _Related:
     idf: Sequence[float]
     terms: Sequence[frozenset[int]]
     stamps: Sequence[float]
+    stamp_array: np.ndarray  # the same as an array
     k: int
     first_common: int  # the first term id in more than COMMON_TERM_SHARE of the reports
     scratch: np.ndarray  # zeros, one per report: scores are summed here, then reset
@@ -129,12 +132,32 @@ class _Related:
                 floor = np.partition(scores, len(scores) - k)[len(scores) - k] - 1e-6
                 near = np.flatnonzero(scores >= floor)
                 found, scores = found[near], scores[near]
+            if len(found) > _TIES:
+                found, scores = self.closest(a, found, scores)
             best = heapq.nsmallest(k, map(self.key, itertools.repeat(a), found.tolist(),
                                           scores.tolist()))
         i = len(seeds)
         if i < len(mine) and (len(best) < k or -best[-1][0] <= round(suffix[i], 9)):
             best = self.add_common_only(a, mine[i:], frozenset(seeds), best)
         return tuple(b for _, _, _, b in best)
+
+    def closest(self, a: int, found: np.ndarray, scores: np.ndarray,
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Of many reports tied about the k-th best score (say, hundreds that share one
+        place with ``a``), those that can still make the list: for each score, the k
+        closest in time to ``a``, ties of time kept. The same score gives the same rounded
+        score, so only time and URL order them; ``key`` then ranks the few left."""
+        k = self.k
+        gaps = np.abs(self.stamp_array[found] - self.stamps[a])  # as ``key`` computes them
+        keep = []
+        for value in np.unique(scores):
+            same = np.flatnonzero(scores == value)
+            if len(same) > k:
+                held = gaps[same]
+                same = same[held <= np.partition(held, k - 1)[k - 1]]
+            keep.append(same)
+        chosen = np.concatenate(keep)
+        return found[chosen], scores[chosen]
 
     def key(self, a: int, b: int, score: float) -> _Key:
         return (-round(score, 9), abs(self.stamps[a] - self.stamps[b]), self.urls[b], b)
