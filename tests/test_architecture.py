@@ -107,6 +107,7 @@ THIRD_PARTY: dict[str, set[str]] = {
     "sitegen.search.segment": {"whoosh"},
     "sitegen.build": {"whoosh"},  # only LockError: another build holds the cached index
     "sitegen.search.engine": {"numpy", "whoosh"},
+    "sitegen.related": {"numpy"},  # candidates scored a posting list at a time
     "sitegen.search.query": {"rapidfuzz", "whoosh"},
     "sitegen.server": {"jinja2"},
     "sitegen.entities": {"ahocorasick", "yaml"},
