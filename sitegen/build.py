@@ -46,8 +46,11 @@ from sitegen.related import related_reports
 from sitegen.search.analysis import analyze
 from sitegen.search.index import IndexStats, IndexUpdate, build_index, doc_keys, update_index
 from sitegen.search.static import (
+    WeightsPart,
     build_static_index,
     doc_order,
+    merged_posting_texts,
+    name_sets,
     posting_texts,
     report_weights,
     term_lookup,
@@ -462,9 +465,11 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
         report_keys = {r.url: prints.report(r) for r in site.reports}
         index_keys = doc_keys(site.reports, site.actors + site.locations, report_keys)
         terms = site.actors + site.locations
+        order = doc_order(site.reports)  # once: 10,000 aware datetimes to sort by
         if stage is not None:
             index_args = (site.reports, terms, index_keys, stage.subdir(config.search_dir),
-                          store.index_dir if store is not None else None)
+                          store.index_dir if store is not None else None,
+                          _weigh(site, order))
         paths.extend(slugs.output_relpath(job.url) for job in work)
         # Pages whose references (the bodies they read) are all unchanged in an unchanged
         # structure (see sitegen.fingerprint) are linked here, without a context
@@ -606,8 +611,8 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
             # would only add their memory to the build's.
             busy = pending is not None and not pending.ready()
             _fork_friendly(jobs)
-            order = doc_order(site.reports)  # once: 10,000 aware datetimes to sort by
-            texts = _static_texts(site, index_keys, store, 1 if busy else jobs, order)
+            texts = _static_texts(site, index_keys, store, 1 if busy else jobs, order,
+                                  _weighed_parts(pending))
             write_all(build_static_index(site.reports, site.actors, site.locations, analyze,
                                          texts=texts, order=order), "static search",
                       static_fp)
@@ -616,11 +621,13 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
         elif store is not None:  # its cached parts serve the next build that runs it
             _keep_static_memo(site, index_keys, store)
         timer.lap("static search")
+        for _ in _weighed_parts(pending):  # not used (the stage was reused): let them go
+            pass
         if pending is not None:
             indexed, pending = pending(), None
             standby.close()  # the index writers' memory is not held through the swap
         else:
-            indexed = _index(*index_args, jobs)
+            indexed = _index(*index_args[:-1], jobs)
         diags.extend(indexed.diagnostics)
         timer.lap("search index")
         if has_errors(diags, strict):
@@ -701,19 +708,29 @@ def _static_state_key(order: Sequence[model.Report]) -> bytes:
 
 
 def _static_texts(site: model.Site, index_keys: Mapping[str, str],
-                  store: BuildCache | None, jobs: int,
-                  order: Sequence[model.Report]) -> dict[str, str]:
+                  store: BuildCache | None, jobs: int, order: Sequence[model.Report],
+                  weighed: Iterator[WeightsPart]) -> dict[str, str]:
     """``posting_texts`` for the site. When the reports are those of the last build in the
     same order (doc ids unchanged) and few changed, the last build's texts are updated for
-    the terms of the changed reports only; otherwise made from every report's weights."""
+    the terms of the changed reports only; otherwise merged from the parts the index's
+    writers ``weighed``, if it re-indexed every report (see ``_weigh``), or made from every
+    report's weights."""
     keys = _static_weight_keys(site, index_keys)
     state_key = _static_state_key(order)
     updated: tuple[dict[str, str], list[str], set[str]] | None = None
     if store is not None:
         with contextlib.suppress(CacheCorrupt, sqlite3.Error, TypeError, ValueError):
             updated = _updated_texts(site, keys, state_key, store, order)
+    texts: dict[str, str] | None = None
     if updated is None:
-        texts = posting_texts(_static_weights(site, index_keys, store, jobs, order))
+        def packed(doc_id: int, data: bytes) -> None:
+            if store is not None:
+                store.put_packed_memo(keys[order[doc_id].url], data)
+
+        with contextlib.suppress(ValueError):  # no parts, or not every report: weighed here
+            texts = merged_posting_texts(weighed, len(order), packed)
+        if texts is None:
+            texts = posting_texts(_static_weights(site, index_keys, store, jobs, order))
         bounds, touched = None, None
     else:
         texts, bounds, touched = updated
@@ -805,6 +822,21 @@ def _updated_texts(site: model.Site, keys: Mapping[str, bytes], state_key: bytes
     return texts, bounds, touched
 
 
+def _weigh(site: model.Site, order: Sequence[model.Report],
+           ) -> Callable[[model.Report], tuple[int, Sequence[str], Sequence[frozenset[str]]]]:
+    """What the index's writers need besides a report's document to weigh it for the static
+    search (``IndexUpdate``): its doc id, tags and ``name_sets``."""
+    doc_id = {r.url: i for i, r in enumerate(order)}
+    lookup = term_lookup(site.actors, site.locations)
+    names: dict[tuple[str, str, str], frozenset[str]] = {}
+    return lambda report: (doc_id[report.url], report.tags,
+                           name_sets(report, lookup, analyze, names))
+
+
+def _weighed_parts(pending: _PendingIndex | None) -> Iterator[WeightsPart]:
+    return pending.weights_parts() if isinstance(pending, IndexUpdate) else iter(())
+
+
 def _static_weights(site: model.Site, index_keys: Mapping[str, str],
                     store: BuildCache | None, jobs: int, order: Sequence[model.Report],
                     ) -> Iterator[Mapping[str, int]]:
@@ -842,13 +874,14 @@ def _index(reports: Sequence[model.Report], terms: Sequence[model.Term],
 
 def _start_index(reports: Sequence[model.Report], terms: Sequence[model.Term],
                  keys: dict[str, str], dest: Path, cached: Path | None,
-                 standby: Standby) -> _PendingIndex:
+                 weigh: Callable[[model.Report], Any], standby: Standby) -> _PendingIndex:
     """``_index`` started beside this process: the cached index updated by the ``standby``
-    workers, which are sent the documents and so copy none of this process's pages; or,
-    with no cached index to update, a fresh one written in a forked process."""
+    workers, which are sent the documents and so copy none of this process's pages (and
+    weigh the reports for the static search if they index all of them: see ``_weigh``);
+    or, with no cached index to update, a fresh one written in a forked process."""
     if cached is not None:
         with contextlib.suppress(LockError):
-            return IndexUpdate(reports, terms, keys, cached, dest, standby)
+            return IndexUpdate(reports, terms, keys, cached, dest, standby, weigh, dumps)
     return in_background(build_index, reports, terms, dest, keys)
 
 

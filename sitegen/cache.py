@@ -338,7 +338,10 @@ class BuildCache:
     def put_memo(self, key: bytes, value: Any) -> None:
         """Remember ``value``, the result of a pure function for the input hashed as ``key``
         (only plain data: it is read back with the same allow-list)."""
-        data = dumps(value)
+        self.put_packed_memo(key, dumps(value))
+
+    def put_packed_memo(self, key: bytes, data: bytes) -> None:
+        """``put_memo`` of a value ``dumps`` packed already (in another process)."""
         self._new_memo.append((key, data))
         self._new_memo_bytes += len(data)
         self._used_memo.add(key)

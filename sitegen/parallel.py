@@ -20,6 +20,7 @@ import gc
 import multiprocessing
 import multiprocessing.connection
 import os
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -255,6 +256,8 @@ class Sent(Generic[R]):
                  conns: list[Any]) -> None:
         self._func, self._items = func, items
         self._results: dict[int, tuple[bool, Any]] = {}
+        self._arrived: queue.SimpleQueue[int | None] = queue.SimpleQueue()  # see drain
+        self._drained = False
         self._thread: threading.Thread | None = None
         if conns:
             self._thread = threading.Thread(target=self._feed, args=(conns,), daemon=True,
@@ -275,6 +278,8 @@ class Sent(Generic[R]):
                 self._collect(busy, free)
         except BaseException as exc:  # noqa: BLE001 - raised by __call__
             self._results[-1] = (False, exc)
+        finally:
+            self._arrived.put(None)
 
     def _collect(self, busy: dict[Any, int], free: list[Any]) -> None:
         conn: Any
@@ -284,10 +289,31 @@ class Sent(Generic[R]):
                 self._results[n] = conn.recv()
             except EOFError:
                 raise RuntimeError("a worker process died") from None
+            self._arrived.put(n)
             free.append(conn)
 
     def ready(self) -> bool:
         return self._thread is not None and not self._thread.is_alive()
+
+    def drain(self, split: Callable[[R], tuple[R, Any]]) -> Iterator[Any]:
+        """As each result comes in (in the order they come): ``split`` it into what stays
+        for ``__call__`` and what is yielded now, so that part is not held with the others
+        (a large part of each result, taken as it comes). Raises what ``func`` raised. A
+        later call goes on where the last stopped; with no workers nothing comes in before
+        ``__call__``."""
+        if self._thread is None or self._drained:
+            return
+        while (n := self._arrived.get()) is not None:
+            ok, value = self._results[n]
+            if not ok:
+                raise value
+            kept, taken = split(value)
+            self._results[n] = (True, kept)
+            del value
+            yield taken
+        self._drained = True
+        if -1 in self._results:
+            raise self._results[-1][1]
 
     def wait(self) -> None:
         if self._thread is not None:

@@ -54,10 +54,11 @@ ALLOWED: dict[str, set[str]] = {
     "sitegen.svg": set(),
     "sitegen.search": set(),
     "sitegen.search.analysis": {"sitegen.slugs"},
-    # the index writes its new segments side by side in forked processes (sitegen.parallel)
+    # the index writes its new segments side by side in forked processes (sitegen.parallel);
+    # its writers weigh the reports for the static search as they analyse them
     "sitegen.search.index": {"sitegen.diagnostics", "sitegen.model", "sitegen.parallel",
                              "sitegen.search.analysis", "sitegen.search.segment",
-                             "sitegen.slugs"},
+                             "sitegen.search.static", "sitegen.slugs"},
     # Whoosh's segment writer with its postings held per term: analysis, and nothing else
     "sitegen.search.segment": {"sitegen.search.analysis"},
     "sitegen.search.static": {"sitegen.files", "sitegen.model", "sitegen.search.analysis"},

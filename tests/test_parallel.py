@@ -214,6 +214,72 @@ def test_standby_workers_hand_back_exceptions_and_deaths() -> None:
             workers.map(_die, [None])()
 
 
+def _square_and_cube(x: int) -> tuple[int, list[int]]:
+    return x * x, [x] * 1000
+
+
+def test_standby_results_can_be_drained_as_they_come() -> None:
+    """``drain`` hands over a part of each result as it arrives (the index's writers' static
+    search weights, merged while the other segments are written), and keeps the rest for
+    the call; a second drain goes on where the first stopped; a failure is raised there."""
+    import pytest
+
+    from sitegen.parallel import Standby
+
+    with Standby(2) as workers:
+        sent = workers.map(_square_and_cube, range(20))
+        taken = []
+        for part in sent.drain(lambda done: (done[0], done[1])):
+            taken.append(part)
+            if len(taken) == 5:
+                break
+        taken.extend(sent.drain(lambda done: (done[0], done[1])))
+        assert sorted(part[0] for part in taken) == list(range(20))
+        assert sent() == [x * x for x in range(20)]  # the rest, in order
+        assert list(sent.drain(lambda done: (done, None))) == []  # all drained already
+        failing = workers.map(_fail_on_three, range(6))
+        with pytest.raises(ValueError, match="three"):
+            list(failing.drain(lambda done: (done, None)))
+        with pytest.raises(ValueError, match="three"):
+            failing()
+    with Standby(1) as alone:  # no workers: nothing comes in before the call
+        sent = alone.map(_square, range(3))
+        assert list(sent.drain(lambda done: (done, None))) == []
+        assert sent() == [0, 1, 4]
+
+
+def test_a_parallel_cold_build_weighs_the_static_search_in_the_index_writers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a cache and workers, a cold build's index writers weigh every report for the
+    static search as they analyse it (``report_weights`` is not called): the site equals a
+    one-process build without a cache byte for byte, and an edit after it, which updates
+    the static postings from the weights the writers packed, equals a cold build."""
+    _copies_site(tmp_path / "site")
+    config, diags = load_config(tmp_path / "site" / "sitegen.yaml")
+    assert diags == []
+
+    def not_here(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("weighed in the main process")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(build_module, "report_weights", not_here)
+        assert build(config, jobs=2).ok
+    shutil.copytree(tmp_path / "site", tmp_path / "cold",
+                    ignore=shutil.ignore_patterns("output", ".*"))
+    cold, _ = load_config(tmp_path / "cold" / "sitegen.yaml")
+    assert build(cold, jobs=1, use_cache=False).ok
+    assert snapshot(config.output_path) == snapshot(cold.output_path)
+    assert len(list((config.output_path / "_static_search" / "terms").iterdir())) > 3
+    for site in (tmp_path / "site", tmp_path / "cold"):  # one word of one report
+        report = sorted((site / "content").glob("copies5/*.md"))[4]
+        report.write_text(report.read_text(encoding="utf-8").replace(" the ", " a ", 1),
+                          encoding="utf-8")
+    assert build(config, jobs=2).ok
+    shutil.rmtree(cold.output_path)
+    assert build(cold, jobs=1, use_cache=False).ok
+    assert snapshot(config.output_path) == snapshot(cold.output_path)
+
+
 def test_ordered_map_renews_its_workers() -> None:
     import os
 

@@ -791,3 +791,81 @@ def test_report_weights_follow_the_saturation_formula_at_every_count() -> None:
     assert static._postings_json(ids, weights) == json.dumps(
         [list(p) for p in zip(ids, weights, strict=True)], separators=(",", ":"))
     assert static._postings_json([], []) == "[]"
+
+
+def _weighed_in_parts(reports: Sequence[Report], sizes: Sequence[int], rng: random.Random,
+                      interleaved: bool = False,
+                      ) -> tuple[list[static.WeightsPart], list[Report]]:
+    """The reports weighed as the index's segment writers weigh them (``_write_segment``):
+    from the ``postings`` the writer made of each text field, in parts of ``sizes``
+    reports (consecutive doc ids, unless ``interleaved``: the even ones, then the odd
+    ones; each part's reports in a shuffled order), the parts shuffled."""
+    from sitegen.cache import dumps
+    from sitegen.search.analysis import postings
+    from sitegen.search.index import _counts
+
+    order = static.doc_order(reports)
+    lookup = static.term_lookup(make_terms(reports, "actor", {KH[0]: ["Kata'ib Hizbullah"]}),
+                                make_terms(reports, "location"))
+    parts, start = [], 0
+    spread = list(range(len(order)))
+    if interleaved:  # the even doc ids, then the odd ones
+        spread = spread[0::2] + spread[1::2]
+    for size in sizes:
+        ids = spread[start:start + size]
+        rng.shuffle(ids)
+        part = static.WeightsPart(dumps)
+        for doc_id in ids:
+            report = order[doc_id]
+            texts = {"title": report.title, "summary": report.summary,
+                     "body": report.body.text, "source": report.source_name or ""}
+            part.add(doc_id, [(f, _counts(postings(texts[f], set())))
+                              for f in static.TEXT_FIELDS],
+                     report.tags, static.name_sets(report, lookup, analyze_py))
+        part.finish()
+        parts.append(part)
+        start += size
+    rng.shuffle(parts)
+    return parts, order
+
+
+def test_weights_from_the_index_writers_postings_equal_report_weights() -> None:
+    """The static postings merged from the parts the index's writers weigh (each report's
+    text analysed once, for both indexes) are exactly those of ``report_weights``, and so
+    are the weights each part packs for the build cache."""
+    from sitegen.cache import loads
+
+    reports = [*corpus(), make_report(
+        "repeats", "Convoy convoy CONVOY: the convoy's convoys", "2024-03-01T09:00:00+03:00",
+        summary="Convoy", body=" ".join(["convoy"] * 80 + ["Ménaka", "Menaka", "حلب"] * 3),
+        actors=[KH, IS], locations=[ERBIL], tags=["Air strike", "air-strike", "convoy"],
+        source_name="Kurdistan 24"), make_report("empty", "", "2020-01-01")]
+    lookup = static.term_lookup(make_terms(reports, "actor", {KH[0]: ["Kata'ib Hizbullah"]}),
+                                make_terms(reports, "location"))
+    order = static.doc_order(reports)
+    expected = [static.report_weights(r, lookup, analyze_py) for r in order]
+    rng = random.Random(7)
+    for sizes, interleaved in (([len(reports)], False), ([1] * len(reports), False),
+                               ([2, len(reports) - 3, 1], False),
+                               ([(len(reports) + 1) // 2, len(reports) // 2], True)):
+        parts, _ = _weighed_in_parts(reports, sizes, rng, interleaved)
+        packed: dict[int, dict[str, int]] = {}
+        texts = static.merged_posting_texts(
+            parts, len(reports), lambda doc_id, data, into=packed: into.setdefault(
+                doc_id, loads(data)))
+        assert texts == static.posting_texts(expected)
+        assert packed == dict(enumerate(expected))
+    assert any(len(w) > 5 for w in expected) and {} in expected  # the empty report
+
+
+def test_merged_posting_texts_refuse_parts_that_miss_or_repeat_a_report() -> None:
+    reports = corpus()
+    rng = random.Random(3)
+    parts, _ = _weighed_in_parts(reports, [2, len(reports) - 2], rng)
+    with pytest.raises(ValueError):
+        static.merged_posting_texts(parts[:1], len(reports), lambda *_: None)
+    twice, _ = _weighed_in_parts(reports, [len(reports)], rng)
+    again, _ = _weighed_in_parts(reports, [len(reports)], rng)
+    with pytest.raises(ValueError):
+        static.merged_posting_texts([*twice, *again], len(reports), lambda *_: None)
+    assert static.merged_posting_texts([], 0, lambda *_: None) == {}

@@ -47,7 +47,7 @@ import logging
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -68,6 +68,7 @@ from sitegen.search.analysis import (
     words,
 )
 from sitegen.search.segment import BulkSegmentWriter, PostingsWriter
+from sitegen.search.static import TEXT_FIELDS, WeightsPart
 from sitegen.slugs import slugify_name
 
 if TYPE_CHECKING:
@@ -434,11 +435,19 @@ class IndexUpdate:
     being written by the ``workers`` (``sitegen.parallel.Standby``), each sent its reports'
     documents, while the caller goes on. Call it to wait, commit and link the
     index into ``dest``; it gives the ``IndexStats``. ``ready()`` hints whether the
-    segments are written."""
+    segments are written.
+
+    With ``weigh`` (report -> its doc id in the static search, tags and ``name_sets``) and
+    ``pack``, an update that indexes every report again (a cold build) also weighs them for
+    the static search as their text is analysed (``weighed``; see ``WeightsPart``):
+    ``weights_parts`` gives the parts as the segments are written."""
 
     def __init__(self, reports: Iterable[Report], terms: Iterable[Term],
                  keys: Mapping[str, str], index_dir: Path, dest: Path,
-                 workers: Standby) -> None:
+                 workers: Standby,
+                 weigh: Callable[[Report], tuple[int, Sequence[str],
+                                                 Sequence[frozenset[str]]]] | None = None,
+                 pack: Callable[[dict[str, int]], bytes] | None = None) -> None:
         reports = sorted(reports, key=lambda r: (r.date.timestamp(), r.url))  # oldest first
         terms = list(terms)
         self._dest, self._index_dir = dest, index_dir
@@ -447,6 +456,7 @@ class IndexUpdate:
         self._ix: Any = None
         self._segments: Sent[Any] | None = None
         self._failed: OSError | None = None
+        self.weighed = False
         names = _name_texts(reports, terms)
         wanted: dict[str, Report] = {}
         for report in sorted(reports, key=lambda r: (-r.date.timestamp(), r.url)):
@@ -481,10 +491,16 @@ class IndexUpdate:
                 # by side in fresh processes, and one commit then swaps them in
                 self._writer = ix.writer(codec=_StableCodec(), procs=1, limitmb=256,
                                          compound=False)
-                documents = ([{**_document(r, names), "key": keys[r.url]} for r in batch]
-                             for batch in batches)
-                self._segments = workers.map(
-                    functools.partial(_write_segment, str(index_dir)), documents)
+                # weighed only with workers, which hand each part over as it is done
+                self.weighed = weigh is not None and pack is not None and len(workers) > 0 \
+                    and len(todo) == self._count
+                static = weigh if self.weighed else None
+                documents = ([{**_document(r, names), "key": keys[r.url],
+                               **({} if static is None else {"_static": static(r)})}
+                              for r in batch] for batch in batches)
+                self._segments = workers.map(functools.partial(
+                    _write_segment, str(index_dir), pack=pack if self.weighed else None),
+                    documents)
         except OSError as exc:  # reported when it is called, as a diagnostic
             self._abandon()
             self._failed = exc
@@ -494,6 +510,15 @@ class IndexUpdate:
 
     def ready(self) -> bool:
         return self._segments is None or self._segments.ready()
+
+    def weights_parts(self) -> Iterator[WeightsPart]:
+        """Each new segment's ``WeightsPart`` as the segment is written, in no set order
+        (none unless ``weighed``); what a writer raised is raised here. The parts are not
+        kept: each is the caller's to merge and drop."""
+        if self._segments is not None and self.weighed:
+            for part in self._segments.drain(lambda done: ((done[0], None), done[1])):
+                if part is not None:
+                    yield part
 
     def _abandon(self) -> None:
         if self._writer is not None:
@@ -510,7 +535,8 @@ class IndexUpdate:
                 raise self._failed
             if self._writer is not None:
                 try:
-                    added = self._segments() if self._segments is not None else []
+                    added = [segment for segment, _ in self._segments()] \
+                        if self._segments is not None else []
                 except BaseException:
                     self._abandon()
                     raise
@@ -583,27 +609,46 @@ def _keep_only(keep: frozenset[str], added: list[Any], writer: Any,
     return [s for s in segments if s.segment_id() in keep] + added
 
 
-def _write_segment(index_dir: str, documents: Sequence[dict[str, Any]]) -> Any:
+def _write_segment(index_dir: str, documents: Sequence[dict[str, Any]],
+                   pack: Callable[[dict[str, int]], bytes] | None = None,
+                   ) -> tuple[Any, WeightsPart | None]:
     """Write one new segment of ``documents`` and its spelling file into the index in
     ``index_dir``, outside the TOC (the caller holds the index's lock and commits); return
-    Whoosh's ``Segment``. Whoosh's own multiprocess writer does the same in its sub-writers
-    (``_lk=False``)."""
+    Whoosh's ``Segment``, and with ``pack`` the static search's ``WeightsPart`` of the
+    documents, each weighed from the postings the writer made of its text (a document then
+    carries ``_static``: its doc id, tags and ``name_sets``). Whoosh's own multiprocess
+    writer does the same in its sub-writers (``_lk=False``)."""
     # a name never used before: the old files are hard-linked into live output folders,
     # so no file of the cached index may ever be rewritten in place
     segid = uuid.uuid4().hex[:16]
     ix = whoosh_index.open_dir(index_dir, indexname=INDEX_NAME)
     writer = BulkSegmentWriter(ix, _lk=False, codec=_StableCodec(segid), compound=False)
     spelling: Counter[str] = Counter()
+    part = None if pack is None else WeightsPart(pack)
     try:
         for doc in documents:
             _add(writer, doc, spelling)
+            if part is not None:
+                doc_id, tags, names = doc["_static"]
+                found = writer.last_postings
+                part.add(doc_id, ((field, _counts(found.get(field, {})))
+                                  for field in TEXT_FIELDS), tags, names)
         _write_spelling(Path(index_dir), f"{INDEX_NAME}_{segid}", spelling)
+        if part is not None:
+            part.finish()
         # as whoosh.multiproc's sub-writers do; the temporary folder they share is the
         # locking writer's to remove
-        return writer._finalize_segment()
+        return writer._finalize_segment(), part
     except BaseException:
         writer._close_segment()
         raise
+
+
+def _counts(found: Mapping[str, int | list[int]]) -> dict[str, int]:
+    """Term -> count from ``postings`` (one position, or a list of them): what
+    ``Counter(analyze(text))`` gives, in the same order."""
+    return {term: 1 if type(poses) is int else len(poses)  # type: ignore[arg-type]
+            for term, poses in found.items()}
 
 
 def build_index(reports: Iterable[Report], terms: Iterable[Term], dest: Path,

@@ -211,6 +211,11 @@ class BulkSegmentWriter(SegmentWriter):  # type: ignore[misc]
         # the bytes Whoosh's field gave (a field never mixes the two)
         self._terms: dict[str, dict[Any, _Term]] = {}
         self._fast: dict[str, bool] = {}
+        # of the document added last: the unstemmed words of its analysed fields, and each
+        # such field's ``postings`` (term -> its position or positions), which the index
+        # reads to weigh the report for the static search without analysing it again
+        self.last_words: set[str] = set()
+        self.last_postings: dict[str, dict[str, int | list[int]]] = {}
 
     def _is_fast(self, fieldname: str, field: Any) -> bool:
         fast = self._fast.get(fieldname)
@@ -234,6 +239,7 @@ class BulkSegmentWriter(SegmentWriter):  # type: ignore[misc]
         self._check_fields(schema, fieldnames)
         perdocwriter.start_doc(docnum)
         words: set[str] = set()
+        found: dict[str, dict[str, int | list[int]]] = {}
         try:
             for fieldname in fieldnames:
                 value = fields.get(fieldname)
@@ -245,8 +251,9 @@ class BulkSegmentWriter(SegmentWriter):  # type: ignore[misc]
                     boost = self._field_boost(fields, fieldname, docboost)
                     terms = self._terms.setdefault(fieldname, {})
                     if self._is_fast(fieldname, field) and isinstance(value, str):
-                        length = self._add_positions(terms, docnum, value,
-                                                     field.format.field_boost, boost, words)
+                        found[fieldname] = postings(value, words)
+                        length = self._add_positions(terms, docnum, found[fieldname],
+                                                     field.format.field_boost, boost)
                     else:
                         length = self._add_items(terms, docnum, field.index(value), boost)
                     if not field.scorable:
@@ -263,19 +270,22 @@ class BulkSegmentWriter(SegmentWriter):  # type: ignore[misc]
             raise
         perdocwriter.finish_doc()
         self.last_words = words
+        self.last_postings = found
         self._added = True
         self.docnum += 1
 
     @staticmethod
-    def _add_positions(terms: dict[str, _Term], docnum: int, text: str,
-                       field_boost: float, boost: float, words: set[str]) -> int:
+    def _add_positions(terms: dict[str, _Term], docnum: int,
+                       found: dict[str, int | list[int]], field_boost: float,
+                       boost: float) -> int:
+        """Add one field's postings (``postings`` of its text) for ``docnum``; its length."""
         length = 0
         get = terms.get
         # Positions.word_values sums a boost of 1.0 per token and multiplies by the field's
         # boost; add_document then by the document's (in that order)
         once = 1.0 * field_boost * boost
         singles, first_unshared = SINGLE_VALUES, len(SINGLE_VALUES)
-        for term, poses in postings(text, words).items():
+        for term, poses in found.items():
             held = get(term)
             if held is None:
                 held = terms[term] = _Term()

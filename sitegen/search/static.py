@@ -39,6 +39,7 @@ so a word in the title outranks the same word repeated in a long body.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from array import array
 from collections import Counter
@@ -46,6 +47,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from sitegen.files import OutputFile
+from sitegen.search import analysis
 from sitegen.search.analysis import FOLD_TABLE, MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH, STOP_WORDS
 
 if TYPE_CHECKING:
@@ -178,6 +180,98 @@ def posting_texts(weights: Iterable[Mapping[str, int]]) -> dict[str, str]:
     return texts
 
 
+class WeightsPart:
+    """The static postings of some reports, weighed where the Whoosh index's segment writer
+    has just analysed their text (``sitegen.search.index``), so the text is analysed once
+    for both indexes. ``add`` one report at a time, then ``finish``;
+    ``merged_posting_texts`` joins the parts. Each report's weights are also kept, packed by
+    ``pack`` (the build cache stores them, as it stores those ``report_weights`` gives),
+    with its doc id, in ``packed``."""
+
+    def __init__(self, pack: Callable[[dict[str, int]], bytes]) -> None:
+        self._pack = pack
+        self._analyzed: dict[str, frozenset[str]] = {}  # tag -> its terms
+        # until finish: each report's doc id, terms and weights, in the order they came
+        self._added: list[tuple[int, tuple[str, ...], array[int]]] = []
+        self.postings: dict[str, tuple[array[int], array[int]]] = {}  # term -> (ids, weights)
+        self.packed: list[tuple[int, bytes]] = []
+
+    def add(self, doc_id: int, counts: Iterable[tuple[str, Mapping[str, int]]],
+            tags: Sequence[str], names: Sequence[frozenset[str]]) -> None:
+        """Weigh one report from the term counts of its ``TEXT_FIELDS`` (see
+        ``weigh_counts``), its tags and its ``name_sets``."""
+        weights = weigh_counts(counts, tags, names, self._analyze)
+        # not the dict: a segment of 2,500 reports held them all, 75 MB at 100,000 reports
+        self._added.append((doc_id, tuple(weights), array("i", weights.values())))
+        self.packed.append((doc_id, self._pack(weights)))
+
+    def _analyze(self, tag: str) -> frozenset[str]:
+        found = self._analyzed.get(tag)
+        if found is None:
+            found = self._analyzed[tag] = frozenset(analysis.analyze(tag))
+        return found
+
+    def finish(self) -> None:
+        """Gather each term's postings, in doc-id order (a segment's reports come oldest
+        first, ties by URL: not the doc ids' order)."""
+        self._added.sort(key=lambda added: added[0])
+        postings = self.postings
+        for doc_id, terms, weights in self._added:
+            for term, weight in zip(terms, weights, strict=True):
+                held = postings.get(term)
+                if held is None:
+                    held = postings[term] = (array("i"), array("i"))
+                held[0].append(doc_id)
+                held[1].append(weight)
+        self._added = []
+
+
+def merged_posting_texts(parts: Iterable[WeightsPart], count: int,
+                         packed: Callable[[int, bytes], None]) -> dict[str, str]:
+    """``posting_texts`` of ``count`` reports (doc ids 0 to count - 1) from finished parts
+    that hold each report once, in any order; each report's packed weights are handed to
+    ``packed`` as its part comes. ``ValueError`` if the parts do not hold every report
+    once."""
+    runs: dict[str, list[tuple[array[int], array[int]]]] = {}
+    seen = bytearray(count)
+    for part in parts:
+        for doc_id, data in part.packed:
+            if not 0 <= doc_id < count or seen[doc_id]:
+                raise ValueError(f"doc id {doc_id} is out of range or in two parts")
+            seen[doc_id] = 1
+            packed(doc_id, data)
+        for term, run in part.postings.items():
+            held = runs.get(term)
+            if held is None:
+                runs[term] = [run]
+            else:
+                held.append(run)
+        part.postings, part.packed = {}, []  # each part's memory goes as it is merged
+    if seen.count(0):
+        raise ValueError(f"{seen.count(0)} of {count} reports are in no part")
+    texts = {}
+    while runs:  # each term's arrays go as its text is made
+        term, held = runs.popitem()
+        if len(held) == 1:
+            ids, weights = held[0]
+        else:
+            held.sort(key=lambda run: run[0][0])
+            ids, weights = array("i"), array("i")
+            for more_ids, more_weights in held:
+                ids.extend(more_ids)
+                weights.extend(more_weights)
+            if any(a[0][-1] > b[0][0] for a, b in itertools.pairwise(held)):
+                # Two parts' reports interleave in doc-id order: a segment's reports come
+                # oldest first, ties by URL, and doc ids number them newest first, ties by
+                # URL, so reports of one date that two segments share. Sorted runs: the
+                # sort merges them in linear time.
+                at = sorted(range(len(ids)), key=ids.__getitem__)
+                ids = array("i", [ids[i] for i in at])
+                weights = array("i", [weights[i] for i in at])
+        texts[term] = _postings_json(ids, weights)
+    return texts
+
+
 def _postings_json(ids: Sequence[int], weights: Sequence[int]) -> str:
     if len(ids) != len(weights):
         raise ValueError("as many weights as ids are needed")
@@ -226,33 +320,58 @@ def report_weights(
     report and the names and spellings of its actors and locations. ``names``, if given,
     memoises each linked term's analysed names across calls with the same ``terms`` and
     ``analyze`` (the same names give the same set)."""
-    counts: dict[str, Counter[str]] = {
-        "title": Counter(analyze(report.title)),
-        "summary": Counter(analyze(report.summary)),
-        "body": Counter(analyze(report.body.text)),
-        "source": Counter(analyze(report.source_name or "")),
-        "tags": Counter(term for tag in report.tags for term in set(analyze(tag))),
-        "names": Counter(),
-    }
+    texts = (report.title, report.summary, report.body.text, report.source_name or "")
+    return weigh_counts(zip(TEXT_FIELDS, (Counter(analyze(text)) for text in texts), strict=True),
+                        report.tags, name_sets(report, terms, analyze, names), analyze)
+
+
+# The fields weighed from the term counts of one text each, in the order ``weigh_counts``
+# adds them up (the Whoosh fields of the same names hold the same texts: see WeightsPart).
+TEXT_FIELDS = ("title", "summary", "body", "source")
+
+
+def name_sets(
+    report: Report, terms: Mapping[tuple[str, str], Term], analyze: Analyzer,
+    names: dict[tuple[str, str, str], frozenset[str]] | None = None,
+) -> tuple[frozenset[str], ...]:
+    """The analysed names of each actor and location ``report`` links to: the name it uses,
+    and the term's names and spellings (memoised in ``names``, as ``report_weights``)."""
+    found_sets = []
     for ref in report.terms:
-        # Each linked term counts once per word, whichever of its spellings has the word,
-        # so "Kataib Hezbollah" is also found as "Kata'ib Hizbullah".
         key = (ref.kind, ref.slug, ref.name)
         found = None if names is None else names.get(key)
         if found is None:
             found = frozenset(_name_terms(ref, terms, analyze))
             if names is not None:
                 names[key] = found
-        counts["names"].update(found)
+        found_sets.append(found)
+    return tuple(found_sets)
 
+
+def weigh_counts(counts: Iterable[tuple[str, Mapping[str, int]]], tags: Iterable[str],
+                 names: Iterable[frozenset[str]],
+                 analyze: Callable[[str], Iterable[str]]) -> dict[str, int]:
+    """``report_weights`` from the term counts of the report's ``TEXT_FIELDS`` (field, term
+    -> count, in that order), its tags and its ``name_sets``."""
     total: dict[str, float] = {}
-    get = total.get
-    for field, counter in counts.items():
-        fw, saturated = FIELD_WEIGHTS[field], _SATURATED[field]
-        for term, tf in counter.items():
-            total[term] = get(term, 0.0) + (saturated[tf] if tf < _SATURATED_HELD
-                                            else fw * tf * (K1 + 1) / (tf + K1))
+    for field, counter in counts:
+        _add_field(total, field, counter)
+    # Each tag counts a word once; each linked term counts once per word, whichever of its
+    # spellings has the word, so "Kataib Hezbollah" is also found as "Kata'ib Hizbullah".
+    _add_field(total, "tags", Counter(term for tag in tags for term in set(analyze(tag))))
+    named: Counter[str] = Counter()
+    for found in names:
+        named.update(found)
+    _add_field(total, "names", named)
     return {term: max(1, round(WEIGHT_SCALE * w)) for term, w in total.items()}
+
+
+def _add_field(total: dict[str, float], field: str, counts: Mapping[str, int]) -> None:
+    fw, saturated = FIELD_WEIGHTS[field], _SATURATED[field]
+    get = total.get
+    for term, tf in counts.items():
+        total[term] = get(term, 0.0) + (saturated[tf] if tf < _SATURATED_HELD
+                                        else fw * tf * (K1 + 1) / (tf + K1))
 
 
 # Each field's saturated weight of a term found tf times (``fw * tf * (K1 + 1) / (tf + K1)``,
