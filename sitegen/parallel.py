@@ -258,6 +258,8 @@ class Sent(Generic[R]):
         self._results: dict[int, tuple[bool, Any]] = {}
         self._arrived: queue.SimpleQueue[int | None] = queue.SimpleQueue()  # see drain
         self._drained = False
+        self._early: dict[int, Any] = {}  # drained parts waiting for those before them
+        self._next = 0  # the input index drain yields next
         self._thread: threading.Thread | None = None
         if conns:
             self._thread = threading.Thread(target=self._feed, args=(conns,), daemon=True,
@@ -296,21 +298,23 @@ class Sent(Generic[R]):
         return self._thread is not None and not self._thread.is_alive()
 
     def drain(self, split: Callable[[R], tuple[R, Any]]) -> Iterator[Any]:
-        """As each result comes in (in the order they come): ``split`` it into what stays
-        for ``__call__`` and what is yielded now, so that part is not held with the others
-        (a large part of each result, taken as it comes). Raises what ``func`` raised. A
-        later call goes on where the last stopped; with no workers nothing comes in before
-        ``__call__``."""
+        """As the results come in, in input order (one that comes early waits for those
+        before it): ``split`` each into what stays for ``__call__`` and what is yielded now,
+        so that part is not held with the others (a large part of each result, taken as it
+        comes). Raises what ``func`` raised. A later call goes on where the last stopped;
+        with no workers nothing comes in before ``__call__``."""
         if self._thread is None or self._drained:
             return
         while (n := self._arrived.get()) is not None:
             ok, value = self._results[n]
             if not ok:
                 raise value
-            kept, taken = split(value)
+            kept, self._early[n] = split(value)
             self._results[n] = (True, kept)
             del value
-            yield taken
+            while self._next in self._early:
+                self._next += 1
+                yield self._early.pop(self._next - 1)
         self._drained = True
         if -1 in self._results:
             raise self._results[-1][1]

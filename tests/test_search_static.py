@@ -794,12 +794,13 @@ def test_report_weights_follow_the_saturation_formula_at_every_count() -> None:
 
 
 def _weighed_in_parts(reports: Sequence[Report], sizes: Sequence[int], rng: random.Random,
-                      interleaved: bool = False,
+                      interleaved: bool = False, in_order: bool = False,
                       ) -> tuple[list[static.WeightsPart], list[Report]]:
     """The reports weighed as the index's segment writers weigh them (``_write_segment``):
     from the ``postings`` the writer made of each text field, in parts of ``sizes``
     reports (consecutive doc ids, unless ``interleaved``: the even ones, then the odd
-    ones; each part's reports in a shuffled order), the parts shuffled."""
+    ones; each part's reports in a shuffled order), the parts shuffled, or ``in_order``:
+    as the build gives them, the highest doc ids first (the index's segments, oldest first)."""
     from sitegen.cache import dumps
     from sitegen.search.analysis import postings
     from sitegen.search.index import _counts
@@ -825,7 +826,10 @@ def _weighed_in_parts(reports: Sequence[Report], sizes: Sequence[int], rng: rand
         part.finish()
         parts.append(part)
         start += size
-    rng.shuffle(parts)
+    if in_order:
+        parts.reverse()
+    else:
+        rng.shuffle(parts)
     return parts, order
 
 
@@ -845,10 +849,11 @@ def test_weights_from_the_index_writers_postings_equal_report_weights() -> None:
     order = static.doc_order(reports)
     expected = [static.report_weights(r, lookup, analyze_py) for r in order]
     rng = random.Random(7)
-    for sizes, interleaved in (([len(reports)], False), ([1] * len(reports), False),
-                               ([2, len(reports) - 3, 1], False),
-                               ([(len(reports) + 1) // 2, len(reports) // 2], True)):
-        parts, _ = _weighed_in_parts(reports, sizes, rng, interleaved)
+    for sizes, interleaved, in_order in (
+            ([len(reports)], False, False), ([1] * len(reports), False, False),
+            ([1] * len(reports), False, True), ([2, len(reports) - 3, 1], False, True),
+            ([(len(reports) + 1) // 2, len(reports) // 2], True, True)):
+        parts, _ = _weighed_in_parts(reports, sizes, rng, interleaved, in_order)
         packed: dict[int, dict[str, int]] = {}
         texts = static.merged_posting_texts(
             parts, len(reports), lambda doc_id, data, into=packed: into.setdefault(

@@ -39,7 +39,6 @@ so a word in the title outranks the same word repeated in a long body.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from array import array
 from collections import Counter
@@ -212,9 +211,11 @@ class WeightsPart:
         return found
 
     def finish(self) -> None:
-        """Gather each term's postings, in doc-id order (a segment's reports come oldest
-        first, ties by URL: not the doc ids' order)."""
-        self._added.sort(key=lambda added: added[0])
+        """Gather each term's postings, in descending doc-id order (the order in which the
+        index's segments come: oldest first), whatever order the reports came in (a
+        segment's reports come oldest first, ties by URL, and doc ids number them newest
+        first, ties by URL)."""
+        self._added.sort(key=lambda added: -added[0])
         postings = self.postings
         for doc_id, terms, weights in self._added:
             for term, weight in zip(terms, weights, strict=True):
@@ -229,10 +230,12 @@ class WeightsPart:
 def merged_posting_texts(parts: Iterable[WeightsPart], count: int,
                          packed: Callable[[int, bytes], None]) -> dict[str, str]:
     """``posting_texts`` of ``count`` reports (doc ids 0 to count - 1) from finished parts
-    that hold each report once, in any order; each report's packed weights are handed to
-    ``packed`` as its part comes. ``ValueError`` if the parts do not hold every report
-    once."""
-    runs: dict[str, list[tuple[array[int], array[int]]]] = {}
+    that hold each report once, best given in descending doc-id order (the index's segments,
+    oldest first), when each term's postings are joined as they come and only reversed at
+    the end; each report's packed weights are handed to ``packed`` as its part comes.
+    ``ValueError`` if the parts do not hold every report once."""
+    postings: dict[str, tuple[array[int], array[int]]] = {}
+    unsorted: set[str] = set()  # terms whose parts came out of order, or interleave
     seen = bytearray(count)
     for part in parts:
         for doc_id, data in part.packed:
@@ -240,34 +243,31 @@ def merged_posting_texts(parts: Iterable[WeightsPart], count: int,
                 raise ValueError(f"doc id {doc_id} is out of range or in two parts")
             seen[doc_id] = 1
             packed(doc_id, data)
-        for term, run in part.postings.items():
-            held = runs.get(term)
+        for term, (ids, weights) in part.postings.items():
+            held = postings.get(term)
             if held is None:
-                runs[term] = [run]
-            else:
-                held.append(run)
+                postings[term] = (ids, weights)
+                continue
+            if held[0][-1] <= ids[0]:
+                # Not after the postings so far: parts given out of order, or two parts
+                # whose reports interleave in doc-id order (a date that two segments share:
+                # see WeightsPart.finish). Sorted at the end.
+                unsorted.add(term)
+            held[0].extend(ids)
+            held[1].extend(weights)
         part.postings, part.packed = {}, []  # each part's memory goes as it is merged
     if seen.count(0):
         raise ValueError(f"{seen.count(0)} of {count} reports are in no part")
     texts = {}
-    while runs:  # each term's arrays go as its text is made
-        term, held = runs.popitem()
-        if len(held) == 1:
-            ids, weights = held[0]
+    while postings:  # each term's arrays go as its text is made
+        term, (ids, weights) = postings.popitem()
+        if term in unsorted:  # runs of postings: the sort merges them in linear time
+            at = sorted(range(len(ids)), key=ids.__getitem__)
+            ids = array("i", [ids[i] for i in at])
+            weights = array("i", [weights[i] for i in at])
         else:
-            held.sort(key=lambda run: run[0][0])
-            ids, weights = array("i"), array("i")
-            for more_ids, more_weights in held:
-                ids.extend(more_ids)
-                weights.extend(more_weights)
-            if any(a[0][-1] > b[0][0] for a, b in itertools.pairwise(held)):
-                # Two parts' reports interleave in doc-id order: a segment's reports come
-                # oldest first, ties by URL, and doc ids number them newest first, ties by
-                # URL, so reports of one date that two segments share. Sorted runs: the
-                # sort merges them in linear time.
-                at = sorted(range(len(ids)), key=ids.__getitem__)
-                ids = array("i", [ids[i] for i in at])
-                weights = array("i", [weights[i] for i in at])
+            ids.reverse()
+            weights.reverse()
         texts[term] = _postings_json(ids, weights)
     return texts
 
