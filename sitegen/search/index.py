@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import shutil
@@ -495,9 +496,15 @@ class IndexUpdate:
                 self.weighed = weigh is not None and pack is not None and len(workers) > 0 \
                     and len(todo) == self._count
                 static = weigh if self.weighed else None
-                documents = ([{**_document(r, names), "key": keys[r.url],
-                               **({} if static is None else {"_static": static(r)})}
-                              for r in batch] for batch in batches)
+                documents: Iterator[list[dict[str, Any]]] = (
+                    [{**_document(r, names), "key": keys[r.url],
+                      **({} if static is None else {"_static": static(r)})} for r in batch]
+                    for batch in batches)
+                # each worker's first batch made here, before the caller goes on: made by
+                # the sending thread, each waited for it while this process's other work
+                # held the interpreter (a third of a second at 250 reports a batch)
+                first = list(itertools.islice(documents, len(workers)))
+                documents = itertools.chain(first, documents)
                 self._segments = workers.map(functools.partial(
                     _write_segment, str(index_dir), pack=pack if self.weighed else None),
                     documents)
