@@ -621,7 +621,7 @@ def _build(config: SiteConfig, chain: list[Path], store: BuildCache | None,
         elif store is not None:  # its cached parts serve the next build that runs it
             _keep_static_memo(site, index_keys, store)
         timer.lap("static search")
-        for _ in _weighed_parts(pending):  # not used (the stage was reused): let them go
+        for _ in _weighed_parts(pending) or ():  # not used (the stage was reused): let go
             pass
         if pending is not None:
             indexed, pending = pending(), None
@@ -709,7 +709,7 @@ def _static_state_key(order: Sequence[model.Report]) -> bytes:
 
 def _static_texts(site: model.Site, index_keys: Mapping[str, str],
                   store: BuildCache | None, jobs: int, order: Sequence[model.Report],
-                  weighed: Iterator[WeightsPart]) -> dict[str, str]:
+                  weighed: Iterator[WeightsPart] | None) -> dict[str, str]:
     """``posting_texts`` for the site. When the reports are those of the last build in the
     same order (doc ids unchanged) and few changed, the last build's texts are updated for
     the terms of the changed reports only; otherwise merged from the parts the index's
@@ -727,8 +727,9 @@ def _static_texts(site: model.Site, index_keys: Mapping[str, str],
             if store is not None:
                 store.put_packed_memo(keys[order[doc_id].url], data)
 
-        with contextlib.suppress(ValueError):  # no parts, or not every report: weighed here
-            texts = merged_posting_texts(weighed, len(order), packed)
+        if weighed is not None:
+            with contextlib.suppress(ValueError):  # not every report once: weighed below
+                texts = merged_posting_texts(weighed, len(order), packed)
         if texts is None:
             texts = posting_texts(_static_weights(site, index_keys, store, jobs, order))
         bounds, touched = None, None
@@ -833,8 +834,10 @@ def _weigh(site: model.Site, order: Sequence[model.Report],
                            name_sets(report, lookup, analyze, names))
 
 
-def _weighed_parts(pending: _PendingIndex | None) -> Iterator[WeightsPart]:
-    return pending.weights_parts() if isinstance(pending, IndexUpdate) else iter(())
+def _weighed_parts(pending: _PendingIndex | None) -> Iterator[WeightsPart] | None:
+    """The static search parts the index's writers weigh, if they weigh every report."""
+    return pending.weights_parts() if isinstance(pending, IndexUpdate) and pending.weighed \
+        else None
 
 
 def _static_weights(site: model.Site, index_keys: Mapping[str, str],

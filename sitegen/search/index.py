@@ -519,7 +519,7 @@ class IndexUpdate:
         return self._segments is None or self._segments.ready()
 
     def weights_parts(self) -> Iterator[WeightsPart]:
-        """Each new segment's ``WeightsPart`` as the segment is written, in no set order
+        """Each new segment's ``WeightsPart`` as the segments are written, in their order
         (none unless ``weighed``); what a writer raised is raised here. The parts are not
         kept: each is the caller's to merge and drop."""
         if self._segments is not None and self.weighed:
